@@ -1,0 +1,91 @@
+"""The command-line face of scorefield: a thin layer over the library.
+
+Each command lives in its own module ``scorefield.cli._<command>`` exposing
+``register(subparsers)``; it sets ``func`` on its parser to a callable taking the parsed
+arguments and returning an exit code. Library imports (JAX) happen inside ``func`` so that
+``--help`` stays fast.
+
+Exit codes (SPEC section 4): 0 done; 2 bad usage or input; 1 failure at run time; 130
+interrupted. Errors are one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .._errors import ScorefieldError
+
+COMMANDS = ("train", "sample", "eval", "plot", "info", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(
+        prog="scorefield",
+        description="Score-based generative modelling: learn a score by score matching, sample it with Langevin-type samplers.",
+        epilog="example: scorefield train --data mnist --out runs/five && "
+        "scorefield sample --run runs/five --n 10000 --out five.npy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"scorefield {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"._{name}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name == f"{__name__}._{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    debug = args.debug or "--debug" in argv
+    try:
+        code = args.func(args)
+        return 0 if code is None else int(code)
+    except ScorefieldError as e:
+        if debug:
+            raise
+        print(f"scorefield {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"scorefield {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line unless --debug
+        if debug:
+            raise
+        print(
+            f"scorefield {args.command}: internal error: {type(e).__name__}: {_one_line(e)} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())
