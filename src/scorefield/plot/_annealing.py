@@ -1,0 +1,68 @@
+"""How the particle cloud sharpens across annealing levels (one panel per level)."""
+
+from __future__ import annotations
+
+import numpy as np
+from jaxtyping import ArrayLike, Float
+from matplotlib.figure import Figure
+
+from .._errors import InputError
+from ._grid import as_points, draw_background, pick_levels, seq, setup_spatial
+from ._render import new_figure
+
+
+def annealing_strip(
+    trajectory_by_level: Float[ArrayLike, "L N 2"],
+    sigmas: Float[ArrayLike, " L"],
+    *,
+    lims=None,
+    max_panels: int = 6,
+    background=None,
+    max_points: int = 5000,
+    title: str | None = None,
+) -> Figure:
+    """A row of scatter panels: the particles after each annealing level.
+
+    Arguments:
+        trajectory_by_level: (L, N, 2) particle positions at the end of each level, in the
+            order they were run (largest sigma first for annealed Langevin).
+        sigmas: (L,) the noise level of each entry, data units.
+        lims: plot range, (lo, hi) or ((xlo, xhi), (ylo, yhi)); default the final cloud's
+            0.5-99.5 percentile box with a 25% margin (earlier, wider clouds are cropped).
+        max_panels: at most this many levels, spread evenly, first and last kept.
+        background: optional backdrop, a log-density callable or an (H, W) image in SPEC
+            coordinates.
+        max_points: particles drawn per panel (the first ones).
+        title: figure title.
+
+    Returns:
+        The Figure.
+    """
+    traj = as_points(trajectory_by_level, "trajectory_by_level", ndim=3)
+    sig = seq(sigmas, "sigmas")
+    if sig.size != traj.shape[0]:
+        raise InputError(
+            f"sigmas has {sig.size} entries but trajectory_by_level has {traj.shape[0]} levels; "
+            "give one sigma per level"
+        )
+    if int(max_panels) < 1 or int(max_points) < 1:
+        raise InputError("max_panels and max_points must be positive integers")
+    if lims is None:
+        final = traj[-1]
+        lo, hi = np.percentile(final, 0.5, axis=0), np.percentile(final, 99.5, axis=0)
+        pad = 0.25 * np.maximum(hi - lo, 1e-3)
+        lims = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+    levels = pick_levels(traj.shape[0], int(max_panels))
+    n = min(traj.shape[1], int(max_points))
+    size = float(np.clip(3000.0 / n, 0.5, 20.0))
+    fig = new_figure((2.7 * len(levels) + 0.3, 3.3))
+    axes = np.atleast_1d(fig.subplots(1, len(levels), sharex=True, sharey=True))
+    for ax, level in zip(axes, levels):
+        draw_background(ax, background, lims)
+        pts = traj[level, :n]
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, c="tab:blue", alpha=0.6, linewidths=0, zorder=2)
+        setup_spatial(ax, lims)
+        ax.label_outer()
+        ax.set_title(f"level {level}: σ = {sig[level]:.3g}", fontsize=9)
+    fig.suptitle(title if title is not None else f"annealed particles ({traj.shape[1]:,}) by noise level")
+    return fig
