@@ -37,9 +37,11 @@ def find_ffmpeg() -> str | None:
 
 def frame_indices(num_steps: int, max_frames: int) -> np.ndarray:
     """Time indices to draw: every step when there are few enough, else ``max_frames``
-    evenly spaced ones, always including the first and last."""
+    evenly spaced ones, always including the last (and the first, if two or more)."""
     if num_steps <= max_frames:
         return np.arange(num_steps)
+    if max_frames == 1:
+        return np.array([num_steps - 1])
     return np.unique(np.round(np.linspace(0, num_steps - 1, max_frames)).astype(int))
 
 
