@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ..noise import nearest_level
+from ._base import ScoreNet
+
+
+class ReferenceNet(ScoreNet):
+    """The reference walkthrough's network (SPEC section 2, item 4), faithful.
+
+    Frozen random Fourier features of the centred input, ``cos(2 pi B_cos u)`` and
+    ``sin(2 pi B_sin u)`` with separate Gaussian matrices, a learned scale and shift per noise
+    level applied to the features, the centred input concatenated back (a skip), then a
+    softplus MLP.
+
+    The network is index-conditioned: it is defined only at its grid of levels. Called with
+    a sigma it uses the nearest level in log scale, so it plugs into any sampler.
+    """
+
+    b_cos: Float[Array, "f d"]
+    b_sin: Float[Array, "f d"]
+    scale: Float[Array, "L two_f"]
+    shift: Float[Array, "L two_f"]
+    mlp: eqx.nn.MLP
+    sigmas: Float[Array, " L"]
+    centre: Float[Array, " d"]
+
+    frozen = ("b_cos", "b_sin", "sigmas", "centre")
+
+    def __init__(
+        self,
+        dim: int,
+        sigmas: Float[Array, " L"],
+        *,
+        n_features: int = 256,
+        width: int = 128,
+        depth: int = 3,
+        centre: Float[Array, " d"] | None = None,
+        key: PRNGKeyArray,
+    ):
+        """Arguments:
+            dim: D, the data dimension.
+            sigmas: the noise levels the network is conditioned on, shape (L,).
+            n_features: rows of each of B_cos and B_sin (entries N(0, 1)).
+            width, depth: hidden width and number of hidden layers of the MLP.
+            centre: subtracted from the input before the features (default the origin).
+            key: one key, split so that features and MLP never share randomness.
+        """
+        kc, ks, km = jax.random.split(key, 3)
+        self.b_cos = jax.random.normal(kc, (n_features, dim))
+        self.b_sin = jax.random.normal(ks, (n_features, dim))
+        n_levels = len(sigmas)
+        self.scale = jnp.ones((n_levels, 2 * n_features))
+        self.shift = jnp.zeros((n_levels, 2 * n_features))
+        self.mlp = eqx.nn.MLP(2 * n_features + dim, dim, width, depth, activation=jax.nn.softplus, key=km)
+        self.sigmas = jnp.asarray(sigmas, jnp.float32)
+        self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
+
+    def at_level(self, x: Float[Array, " d"], level: Int[Array, ""]) -> Float[Array, " d"]:
+        """The score at grid level `level` (0 = the largest sigma)."""
+        u = x - self.centre
+        feats = jnp.concatenate([jnp.cos(2 * jnp.pi * self.b_cos @ u), jnp.sin(2 * jnp.pi * self.b_sin @ u)])
+        feats = self.scale[level] * feats + self.shift[level]
+        return self.mlp(jnp.concatenate([feats, u]))
+
+    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+        return self.at_level(x, nearest_level(self.sigmas, sigma))

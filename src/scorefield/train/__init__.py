@@ -1,0 +1,13 @@
+"""Training: configuration and presets, the loop, EMA, checkpoints and runs."""
+
+from ._build import build_model, build_objective, build_optimizer, resolve, sigmas
+from ._config import PRESETS, TrainConfig, load_toml, preset
+from ._loop import resume, train
+from ._run import Run, load_run
+from ._state import TrainState
+
+__all__ = [
+    "TrainConfig", "PRESETS", "preset", "load_toml",
+    "resolve", "sigmas", "build_model", "build_objective", "build_optimizer",
+    "TrainState", "train", "resume", "Run", "load_run",
+]

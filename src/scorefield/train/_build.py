@@ -1,0 +1,86 @@
+"""From a TrainConfig to the pieces of training: noise grid, network, objective, optimiser."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._errors import ConfigError
+from ..losses import DenoisingScoreMatching, ExactScoreMatching, Objective, SlicedScoreMatching
+from ..nets import ReferenceNet, ScoreNet, SigmaNet
+from ..noise import geometric, sigma_max_ncsnv2
+from ._config import TrainConfig
+
+_RESOLVE_SAMPLES = 4096
+
+
+def keys(config: TrainConfig) -> dict[str, PRNGKeyArray]:
+    """Independent keys for each use, so that no two parts share randomness."""
+    k_model, k_train, k_resolve = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+    return {"model": k_model, "train": k_train, "resolve": k_resolve}
+
+
+def resolve(config: TrainConfig, dataset) -> TrainConfig:
+    """Fill every "auto" value from a sample of the data, and record the data dimension."""
+    x = np.asarray(dataset.sample(keys(config)["resolve"], _RESOLVE_SAMPLES), np.float64)
+    if x.ndim != 2 or not np.all(np.isfinite(x)):
+        raise ConfigError(f"data {config.data} gave samples of shape {x.shape} with non-finite values; expected finite (n, D)")
+    dim = int(x.shape[1])
+    changes: dict = {"dim": dim}
+    if config.centre == "auto":
+        changes["centre"] = [float(c) for c in x.mean(axis=0)]
+    elif len(config.centre) != dim:
+        raise ConfigError(f"centre has {len(config.centre)} entries but the data {config.data} has dimension {dim}")
+    if config.sigma_max == "auto":
+        changes["sigma_max"] = sigma_max_ncsnv2(x)
+    if config.sigma_min == "auto":
+        changes["sigma_min"] = 3e-3 * changes.get("sigma_max", config.sigma_max)
+    return config.replace(**changes)
+
+
+def sigmas(config: TrainConfig) -> Float[Array, " L"]:
+    """The training grid, descending (geometric from sigma_max to sigma_min)."""
+    _require_resolved(config)
+    return geometric(float(config.sigma_max), float(config.sigma_min), config.n_levels)
+
+
+def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
+    _require_resolved(config)
+    centre = jnp.asarray(config.centre, jnp.float32)
+    if config.net == "reference":
+        return ReferenceNet(config.dim, sigmas(config), n_features=config.n_features, width=config.width,
+                            depth=config.depth, centre=centre, key=key)
+    return SigmaNet(config.dim, n_features=config.n_features, feature_scale=config.feature_scale,
+                    width=config.width, depth=config.depth, centre=centre, key=key)
+
+
+def build_objective(config: TrainConfig) -> Objective:
+    if config.objective == "dsm":
+        return DenoisingScoreMatching(sigmas(config), levels=config.levels)
+    if config.objective == "ssm":
+        return SlicedScoreMatching(sigma=float(config.sigma_min), n_projections=config.ssm_projections)
+    return ExactScoreMatching(sigma=float(config.sigma_min))
+
+
+def build_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Adam with an optional linear warm-up, cosine decay and global-norm clipping."""
+    if config.lr_schedule == "cosine":
+        lr = optax.warmup_cosine_decay_schedule(
+            0.0 if config.warmup_steps else config.lr, config.lr, max(config.warmup_steps, 1) if config.warmup_steps else 1,
+            max(config.steps, config.warmup_steps + 1), end_value=0.05 * config.lr)
+    elif config.warmup_steps:
+        lr = optax.join_schedules(
+            [optax.linear_schedule(0.0, config.lr, config.warmup_steps), optax.constant_schedule(config.lr)],
+            [config.warmup_steps])
+    else:
+        lr = config.lr
+    parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip > 0 else []
+    return optax.chain(*parts, optax.adam(lr))
+
+
+def _require_resolved(config: TrainConfig) -> None:
+    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
+        raise ConfigError("the configuration has unresolved \"auto\" values; call scorefield.train.resolve(config, dataset) first")

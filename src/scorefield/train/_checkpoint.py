@@ -1,0 +1,145 @@
+"""Checkpoints without pickle: arrays in one .npz (plain numeric .npy members) plus a JSON
+pointer with the format version, the step and a SHA-256 per array.
+
+Writing is atomic: the arrays go to a new file, fsync'd, then the pointer
+`checkpoint.json` is replaced with os.replace. A kill at any moment leaves the previous
+pointer naming a complete previous array file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import CheckpointError
+
+CHECKPOINT_FORMAT = 1
+POINTER = "checkpoint.json"
+
+
+def _sha256(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to `path` through a temporary file and os.replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def save(run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None, *, keep: int = 2) -> Path:
+    """Write a checkpoint of `arrays` at `step` into `run_dir`; returns the array file.
+
+    Arguments:
+        run_dir: the run directory (exists).
+        step: training steps completed.
+        arrays: name -> numeric array (no object dtype).
+        meta: extra JSON-serialisable fields for the pointer (e.g. wall seconds).
+        keep: how many array files to keep (older ones are removed after the pointer moves).
+    """
+    run_dir = Path(run_dir)
+    name = f"checkpoint-{step:09d}.npz"
+    final = run_dir / name
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{name}.", suffix=".tmp")
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    for k, v in arrays.items():
+        if v.dtype == object:
+            raise CheckpointError(f"checkpoint array {k} has object dtype; only numeric arrays are stored")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    pointer = {
+        "format_version": CHECKPOINT_FORMAT,
+        "step": int(step),
+        "file": name,
+        "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()},
+        **(meta or {}),
+    }
+    write_json_atomic(run_dir / POINTER, pointer)
+    old = sorted(run_dir.glob("checkpoint-*.npz"))
+    for p in old[:-keep] if keep > 0 else []:
+        if p.name != name:
+            p.unlink(missing_ok=True)
+    return final
+
+
+def exists(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / POINTER).is_file()
+
+
+def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify the current checkpoint of `run_dir`.
+
+    Returns:
+        (pointer metadata, name -> array). Raises CheckpointError naming the file if the
+        pointer is missing or malformed, of another format version, or an array is missing,
+        truncated or fails its checksum.
+    """
+    run_dir = Path(run_dir)
+    ptr_path = run_dir / POINTER
+    if not ptr_path.is_file():
+        raise CheckpointError(f"{run_dir} holds no checkpoint ({POINTER} is missing); train first with 'scorefield train --out {run_dir}'")
+    try:
+        meta = json.loads(ptr_path.read_text())
+        version = meta["format_version"]
+        file = meta["file"]
+        expected = meta["arrays"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{ptr_path} is not a valid checkpoint pointer ({e.__class__.__name__})") from None
+    if version != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{ptr_path} has checkpoint format {version}; this scorefield reads format {CHECKPOINT_FORMAT}")
+    path = run_dir / str(file)
+    if Path(file).name != file:
+        raise CheckpointError(f"{ptr_path} names an array file outside the run directory: {file!r}")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for k, info in expected.items():
+                a = z[k]
+                if list(a.shape) != info["shape"] or str(a.dtype) != info["dtype"] or _sha256(a) != info["sha256"]:
+                    raise CheckpointError(f"{path}: array {k} does not match its checksum, shape or dtype: the file is corrupted")
+                arrays[k] = a
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing: the checkpoint named by {ptr_path} is gone") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path} is truncated or corrupted ({e.__class__.__name__})") from None
+    return meta, arrays

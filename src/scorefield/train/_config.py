@@ -1,0 +1,195 @@
+"""Training configuration: one flat, JSON-serialisable dataclass, presets, TOML files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError
+
+FORMAT_VERSION = 1
+
+_CHOICES = {
+    "net": ("reference", "sigma"),
+    "objective": ("dsm", "ssm", "exact"),
+    "levels": ("all", "random", "continuous"),
+    "lr_schedule": ("constant", "cosine"),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Written to RUN/config.json with every
+    "auto" value resolved, so that a model is rebuilt from config.json alone.
+
+    Noise: sigma is the standard deviation of the Gaussian perturbation in data units.
+    `sigma_max = "auto"` applies NCSNv2's rule (largest pairwise distance of a data sample);
+    `sigma_min = "auto"` is sigma_max * 3e-3. `centre = "auto"` is the mean of a data sample.
+    """
+
+    data: str = "mnist"
+    # network
+    net: str = "sigma"
+    n_features: int = 128
+    feature_scale: float = 8.0
+    width: int = 128
+    depth: int = 3
+    centre: Any = "auto"  # "auto" or a list of D floats
+    # noise and objective
+    objective: str = "dsm"
+    levels: str = "continuous"
+    n_levels: int = 30
+    sigma_min: Any = "auto"
+    sigma_max: Any = "auto"
+    ssm_projections: int = 1
+    # optimisation
+    batch_size: int = 512
+    steps: int = 3000
+    lr: float = 2e-3
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100
+    grad_clip: float = 1.0  # global norm; 0 disables
+    ema_decay: float = 0.999  # 0: the EMA is the current weights
+    seed: int = 0
+    # bookkeeping
+    steps_per_call: int = 100  # steps fused into one compiled call (lax.scan)
+    log_every: int = 100
+    checkpoint_every: int = 1000
+    # resolved at the start of training; None until then
+    dim: int | None = None
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> "TrainConfig":
+        d = dict(d)
+        version = d.pop("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ConfigError(f"{source}: format_version {version} is not supported (this scorefield reads {FORMAT_VERSION})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(names))}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for k, v in d.items():
+            d[k] = _coerce(k, v, types[k], source)
+        return cls(**d).validate(source)
+
+    def validate(self, source: str = "config") -> "TrainConfig":
+        for k, options in _CHOICES.items():
+            if getattr(self, k) not in options:
+                raise ConfigError(f"{source}: {k}={getattr(self, k)!r} is not one of {', '.join(options)}")
+        for k in ("n_features", "width", "depth", "n_levels", "batch_size", "steps", "steps_per_call",
+                  "log_every", "checkpoint_every", "ssm_projections"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{source}: {k}={v!r} must be a positive integer")
+        for k in ("lr", "feature_scale"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{source}: {k}={v!r} must be a positive finite number")
+        if not (0.0 <= self.ema_decay < 1.0):
+            raise ConfigError(f"{source}: ema_decay={self.ema_decay!r} must be in [0, 1)")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise ConfigError(f"{source}: grad_clip={self.grad_clip!r} must be >= 0 (0 disables clipping)")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ConfigError(f"{source}: warmup_steps={self.warmup_steps!r} must be a non-negative integer")
+        for k in ("sigma_min", "sigma_max"):
+            v = getattr(self, k)
+            if v != "auto" and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{source}: {k}={v!r} must be a positive number or \"auto\"")
+        if isinstance(self.sigma_min, (int, float)) and isinstance(self.sigma_max, (int, float)):
+            if not self.sigma_min < self.sigma_max:
+                raise ConfigError(f"{source}: sigma_min={self.sigma_min} must be smaller than sigma_max={self.sigma_max}")
+        if self.centre != "auto":
+            if not (isinstance(self.centre, (list, tuple)) and all(isinstance(c, (int, float)) and math.isfinite(c) for c in self.centre)):
+                raise ConfigError(f"{source}: centre={self.centre!r} must be \"auto\" or a list of numbers")
+        if self.net == "reference" and self.levels == "continuous":
+            raise ConfigError(f"{source}: the reference network is defined only at its levels; use levels=\"all\" or \"random\" with net=\"reference\"")
+        return self
+
+
+def _coerce(key: str, value: Any, typ: Any, source: str) -> Any:
+    t = str(typ)
+    if t == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if t == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if t in ("int", "float", "str") and not isinstance(value, {"int": int, "float": (int, float), "str": str}[t]) or (
+        t in ("int", "float") and isinstance(value, bool)
+    ):
+        raise ConfigError(f"{source}: {key}={value!r} must be of type {t}")
+    return value
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The reference walkthrough, exactly (SPEC section 2, items 4-5).
+    "seed": dict(
+        net="reference", n_features=256, width=128, depth=3, centre=[0.5, 0.5],
+        objective="dsm", levels="all", n_levels=30, sigma_min=1e-4, sigma_max=1.0,
+        batch_size=128, steps=50_000, lr=1e-3, lr_schedule="constant", warmup_steps=0,
+        grad_clip=0.0, ema_decay=0.0,
+    ),
+    # Our recipe: continuous sigma, one log-uniform level per sample, warm-up, clipping, EMA.
+    "default": dict(
+        net="sigma", n_features=128, feature_scale=8.0, width=128, depth=3,
+        objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
+        batch_size=512, steps=3000, lr=2e-3, lr_schedule="cosine", warmup_steps=100,
+        grad_clip=1.0, ema_decay=0.999,
+    ),
+    # Seconds, for tests and `demo --fast`.
+    "fast": dict(
+        net="sigma", n_features=64, feature_scale=8.0, width=64, depth=2,
+        objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
+        batch_size=256, steps=400, lr=3e-3, lr_schedule="cosine", warmup_steps=20,
+        grad_clip=1.0, ema_decay=0.99, steps_per_call=100, log_every=50, checkpoint_every=200,
+    ),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """The named preset (`seed`, `default`, `fast`) with `overrides` applied."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+    return TrainConfig.from_dict({**PRESETS[name], **overrides}, source=f"preset {name}")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file of TrainConfig keys (top level, or under a [train] table)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            d = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {p} cannot be read: {e.__class__.__name__}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+    if "train" in d and isinstance(d["train"], dict):
+        d = {**{k: v for k, v in d.items() if k != "train"}, **d["train"]}
+    # validate key names and types now, so a typo fails before any work
+    TrainConfig.from_dict({**PRESETS["fast"], **d}, source=f"config file {p}")
+    return d
+
+
+def read_config_json(path: str | Path) -> TrainConfig:
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p} does not exist: is this a scorefield run directory?") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{p} is not a readable JSON config ({e.__class__.__name__})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p} must hold a JSON object")
+    return TrainConfig.from_dict(d, source=str(p))

@@ -1,0 +1,262 @@
+"""The training loop: many steps per compiled call (lax.scan), data drawn inside the
+compiled step, the batch sharded over all local devices, checkpoints between calls."""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .._errors import ConfigError, DivergenceError, InputError
+from . import _checkpoint as ckpt
+from ._build import build_objective, build_optimizer, keys, resolve
+from ._config import TrainConfig, read_config_json
+from ._state import TrainState, from_arrays, init_state, step_key, to_arrays
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+def _mesh(batch_size: int) -> Mesh | None:
+    """A 1-D mesh over all local devices for data parallelism, or None on one device."""
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return None
+    if batch_size % len(devices):
+        raise ConfigError(f"batch_size={batch_size} must be divisible by the {len(devices)} local devices")
+    return Mesh(np.asarray(devices), ("batch",))
+
+
+def make_chunk(config: TrainConfig, dataset, mesh: Mesh | None) -> Callable:
+    """A compiled function ``chunk(state, static, dataset, n_steps) -> (state, losses)``
+    running `n_steps` training steps in one lax.scan."""
+    objective = build_objective(config)
+    optimizer = build_optimizer(config)
+    base_key = keys(config)["train"]
+    decay = config.ema_decay
+    batch = config.batch_size
+    data_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("batch"))
+
+    @eqx.filter_jit
+    def chunk(state: TrainState, static, dataset, n_steps: int):
+        def loss_fn(params, x, key):
+            return objective(eqx.combine(params, static), x, key=key)
+
+        def body(state: TrainState, _):
+            kd, kl = jax.random.split(step_key(base_key, state.step))
+            x = dataset.sample(kd, batch)
+            if data_sharding is not None:
+                x = jax.lax.with_sharding_constraint(x, data_sharding)
+            loss, grads = eqx.filter_value_and_grad(loss_fn)(state.params, x, kl)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = eqx.apply_updates(state.params, updates)
+            ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema, params)
+            return TrainState(params, opt_state, ema, state.step + 1), loss
+
+        return jax.lax.scan(body, state, None, length=n_steps)
+
+    return chunk
+
+
+def _replicate(tree, mesh: Mesh | None):
+    if mesh is None:
+        return tree
+    rep = NamedSharding(mesh, PartitionSpec())
+    return jax.tree_util.tree_map(lambda a: jax.device_put(a, rep) if eqx.is_array(a) else a, tree)
+
+
+class _Progress:
+    """A tqdm bar (step, loss, steps/s, time left), off when quiet or without a TTY."""
+
+    def __init__(self, total: int, initial: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr, desc="train")
+
+    def update(self, n: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def prepare_run_dir(out: str | Path, *, resume: bool) -> Path:
+    """Check up front that `out` can hold a run: writable, and not an existing run unless
+    resuming (so no work is ever overwritten by accident)."""
+    out = Path(out)
+    if resume:
+        if not (out / CONFIG).is_file():
+            raise InputError(f"--resume: {out} is not a scorefield run directory (no {CONFIG}); train it first without --resume")
+        return out
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory; choose a new run directory")
+    if (out / CONFIG).exists() or ckpt.exists(out):
+        raise InputError(f"--out {out} already holds a run; pass --resume to continue it or choose another directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"--out {out} cannot be written ({e.strerror or e.__class__.__name__}); choose a writable directory") from None
+    return out
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    dataset=None,
+    progress: bool | None = None,
+    on_chunk: Callable[[int, float], None] | None = None,
+):
+    """Train a score model and write the new run directory `out`.
+
+    Arguments:
+        config: the configuration (see TrainConfig); "auto" values are resolved from data.
+        out: the run directory to create: config.json, metrics.jsonl, checkpoint.json and
+            checkpoint arrays. It must not hold a run already.
+        dataset: a scorefield.data Dataset; default ``scorefield.data.load(config.data)``.
+        progress: show a progress bar; default: when stderr is a terminal.
+        on_chunk: called as ``on_chunk(step, mean loss)`` after every compiled call.
+    Returns:
+        the finished :class:`scorefield.train.Run`.
+    Raises:
+        DivergenceError if a loss becomes NaN or inf (the last good state is checkpointed);
+        KeyboardInterrupt after writing a checkpoint of the last completed call.
+    """
+    return _fit(config, prepare_run_dir(out, resume=False), False, dataset, progress, on_chunk)
+
+
+def resume(
+    out: str | Path,
+    *,
+    steps: int | None = None,
+    dataset=None,
+    progress: bool | None = None,
+    on_chunk: Callable[[int, float], None] | None = None,
+):
+    """Continue the run in `out` from its last checkpoint, with its own config.json.
+
+    Arguments:
+        out: an existing run directory.
+        steps: a new total number of steps (to extend a finished run); default the run's.
+        dataset, progress, on_chunk: as for :func:`train`.
+    Returns:
+        the finished :class:`scorefield.train.Run`; a run stopped after k steps and resumed
+        ends with the same parameters as an uninterrupted run (same seed).
+    """
+    out = prepare_run_dir(out, resume=True)
+    config = read_config_json(out / CONFIG)
+    if steps is not None and steps != config.steps:
+        config = config.replace(steps=steps)
+    return _fit(config, out, True, dataset, progress, on_chunk)
+
+
+def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chunk):
+    from ._run import Run
+
+    if dataset is None:
+        from ..data import load
+
+        dataset = load(config.data)
+    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
+        config = resolve(config, dataset)
+    ckpt.write_json_atomic(out / CONFIG, config.to_dict())
+
+    wall0 = 0.0
+    if resume and ckpt.exists(out):
+        meta, arrays = ckpt.load(out)
+        state, static = from_arrays(config, arrays)
+        wall0 = float(meta.get("wall", 0.0))
+        _truncate_metrics(out / METRICS, int(state.step))
+    else:
+        state, static = init_state(config)
+        (out / METRICS).unlink(missing_ok=True)
+
+    mesh = _mesh(config.batch_size)
+    state, static, dataset = _replicate((state, static, dataset), mesh)
+    chunk = make_chunk(config, dataset, mesh)
+    step = int(state.step)
+    last_saved = step
+    bar = _Progress(config.steps, step, sys.stderr.isatty() if progress is None else progress)
+    window: collections.deque = collections.deque(maxlen=config.log_every)
+    t0 = time.perf_counter()
+
+    def save(st: TrainState, s: int) -> None:
+        ckpt.save(out, s, to_arrays(st, static), {"wall": wall0 + time.perf_counter() - t0})
+
+    try:
+        with open(out / METRICS, "a") as log:
+            while step < config.steps:
+                n = min(config.steps_per_call, config.steps - step, config.checkpoint_every - step % config.checkpoint_every)
+                new_state, losses = chunk(state, static, dataset, n)
+                losses = np.asarray(losses)
+                bad = np.flatnonzero(~np.isfinite(losses))
+                if bad.size:
+                    s_bad = step + int(bad[0])
+                    if step > last_saved:  # the state before this call is still good: keep it
+                        save(state, step)
+                        last_saved = step
+                    raise DivergenceError(
+                        f"training diverged: the loss became {losses[bad[0]]} at step {s_bad}; "
+                        f"the last good checkpoint (step {last_saved}) is kept in {out}; "
+                        "try a lower learning rate (--config with lr) or gradient clipping",
+                        step=s_bad,
+                    )
+                state = new_state
+                wall = wall0 + time.perf_counter() - t0
+                for i, loss in enumerate(losses):
+                    window.append(float(loss))
+                    s = step + i
+                    if s % config.log_every == 0:
+                        log.write(json.dumps({"step": s, "loss": float(np.mean(window)), "wall": round(wall, 3)}) + "\n")
+                log.flush()
+                step += n
+                bar.update(n, float(np.mean(losses)))
+                if on_chunk is not None:
+                    on_chunk(step, float(np.mean(losses)))
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    save(state, step)
+                    last_saved = step
+    except KeyboardInterrupt:
+        if int(state.step) > last_saved:
+            save(state, int(state.step))
+        raise
+    finally:
+        bar.close()
+    if last_saved != step:
+        save(state, step)
+    return Run.load(out)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log records past `step`, the checkpoint a resumed run restarts from."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] < step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(k + "\n" for k in keep))
+    os.replace(tmp, path)

@@ -1,0 +1,79 @@
+"""A finished or interrupted run, rebuilt from its directory alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._errors import InputError
+from . import _checkpoint as ckpt
+from ._build import sigmas
+from ._config import TrainConfig, read_config_json
+from ._state import from_arrays
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory loaded: its resolved config, the model, the EMA model and the step.
+
+    Use :meth:`score_fn` to sample: the EMA weights by default.
+    """
+
+    path: Path
+    config: TrainConfig
+    model: eqx.Module
+    ema_model: eqx.Module
+    step: int
+    checkpoint: dict[str, Any]
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "Run":
+        path = Path(run_dir)
+        if not path.is_dir():
+            raise InputError(f"--run {path} is not a directory; pass a run directory written by 'scorefield train'")
+        config = read_config_json(path / "config.json")
+        meta, arrays = ckpt.load(path)
+        state, static = from_arrays(config, arrays)
+        model = eqx.combine(state.params, static)
+        ema = eqx.combine(state.ema, static)
+        return cls(path, config, model, ema, int(state.step), meta)
+
+    @property
+    def sigmas(self) -> Float[Array, " L"]:
+        """The noise grid of the run, descending (data units)."""
+        return sigmas(self.config)
+
+    def score_fn(self, ema: bool = True):
+        """``score(x, sigma)`` on one example, with the EMA weights unless `ema` is False."""
+        model = self.ema_model if ema else self.model
+        return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
+
+    def dataset(self):
+        """The run's training data, loaded from its spec."""
+        from ..data import load
+
+        return load(self.config.data)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl (step, loss, wall seconds)."""
+        p = self.path / "metrics.jsonl"
+        if not p.exists():
+            return []
+        out = []
+        for line in p.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Load a run directory written by :func:`scorefield.train.train`."""
+    return Run.load(run_dir)

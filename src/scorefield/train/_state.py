@@ -1,0 +1,77 @@
+"""The training state and its (de)serialisation to flat numeric arrays."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Int, PRNGKeyArray
+
+from .._errors import CheckpointError
+from ..nets import trainable
+from ._build import build_model, build_optimizer, keys
+from ._config import TrainConfig
+
+
+class TrainState(eqx.Module):
+    """Everything that changes during training. `params` and `ema` hold the trainable arrays
+    only (frozen ones live in `static`); `step` counts completed steps."""
+
+    params: eqx.Module
+    opt_state: object
+    ema: eqx.Module
+    step: Int[Array, ""]
+
+
+def init_state(config: TrainConfig) -> tuple[TrainState, eqx.Module]:
+    """A fresh state and the non-trainable part of the model, from a resolved config."""
+    model = build_model(config, key=keys(config)["model"])
+    params, static = eqx.partition(model, trainable(model))
+    opt_state = build_optimizer(config).init(params)
+    return TrainState(params, opt_state, params, jnp.asarray(0, jnp.int32)), static
+
+
+def to_arrays(state: TrainState, static: eqx.Module) -> dict[str, np.ndarray]:
+    """Flatten into name -> numpy array: the whole model (frozen arrays included, so a model
+    is rebuilt from the checkpoint alone), the EMA, the optimiser state and the step."""
+    model = eqx.combine(state.params, static)
+    out = {}
+    for prefix, tree in (("model", eqx.filter(model, eqx.is_array)), ("ema", state.ema), ("opt", state.opt_state)):
+        for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
+            out[f"{prefix}/{i:04d}"] = np.asarray(leaf)
+    out["step"] = np.asarray(state.step)
+    return out
+
+
+def _fill(tree, arrays: dict[str, np.ndarray], prefix: str):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    names = sorted(k for k in arrays if k.startswith(prefix + "/"))
+    if len(names) != len(leaves):
+        raise CheckpointError(f"checkpoint holds {len(names)} {prefix} arrays but the configuration builds {len(leaves)}: it belongs to another configuration")
+    new = []
+    for name, ref in zip(names, leaves):
+        a = arrays[name]
+        if a.shape != np.shape(ref) or a.dtype != np.asarray(ref).dtype:
+            raise CheckpointError(f"checkpoint array {name} has shape {a.shape} {a.dtype}, the configuration expects {np.shape(ref)} {np.asarray(ref).dtype}")
+        new.append(jnp.asarray(a))
+    return jax.tree_util.tree_unflatten(treedef, new)
+
+
+def from_arrays(config: TrainConfig, arrays: dict[str, np.ndarray]) -> tuple[TrainState, eqx.Module]:
+    """Rebuild (state, static) from a resolved config and checkpoint arrays."""
+    skeleton = build_model(config, key=jax.random.PRNGKey(0))
+    arr_part, rest = eqx.partition(skeleton, eqx.is_array)
+    model = eqx.combine(_fill(arr_part, arrays, "model"), rest)
+    params, static = eqx.partition(model, trainable(model))
+    ema = _fill(params, arrays, "ema")
+    opt_state = _fill(build_optimizer(config).init(params), arrays, "opt")
+    if "step" not in arrays:
+        raise CheckpointError("checkpoint has no step array")
+    return TrainState(params, opt_state, ema, jnp.asarray(arrays["step"], jnp.int32)), static
+
+
+def step_key(base: PRNGKeyArray, step: Int[Array, ""]) -> PRNGKeyArray:
+    """The key of one training step: a function of the step alone, so that a resumed run
+    draws exactly the batches of an uninterrupted one."""
+    return jax.random.fold_in(base, step)
