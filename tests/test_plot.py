@@ -328,3 +328,17 @@ def test_parse_lims_accepts_increasing_pairs_only(a, b):
 def test_parse_lims_rejects_garbage(bad):
     with pytest.raises(InputError, match="lims"):
         parse_lims(bad)
+
+
+def test_wall_axis_uses_the_last_step_stamped_with_each_time():
+    from scorefield.plot._loss import _wall_knots
+
+    step = np.array([0.0, 10, 20, 30, 40, 50])
+    wall = np.array([5.0, 5, 5, 8, 8, 8])  # two compiled calls of three logged steps each
+    ws, ww = _wall_knots(step, wall)
+    np.testing.assert_array_equal(ws, [20, 50])
+    np.testing.assert_array_equal(ww, [5, 8])
+    fig = sp.loss_curve([{"step": s, "loss": 1.0, "wall": w} for s, w in zip(step, wall)])
+    (top,) = fig.axes[0].child_axes
+    assert "8.0 s" in fig.axes[0].get_title()
+    assert top.get_xlabel() == "wall-clock seconds"

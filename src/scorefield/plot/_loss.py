@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from .._errors import InputError
 from ._render import new_figure
@@ -57,6 +58,27 @@ def _interp(v, xp, fp):
     return np.where(v > xp[-1], fp[-1] + (v - xp[-1]) * hi_slope, out)
 
 
+def _ema(values: np.ndarray, decay: float) -> np.ndarray:
+    """Bias-corrected exponential moving average (starts at the first value, not at 0)."""
+    out = np.empty_like(values)
+    acc = 0.0
+    for i, v in enumerate(values):
+        acc = decay * acc + (1.0 - decay) * v
+        out[i] = acc / (1.0 - decay ** (i + 1))
+    return out
+
+
+def _wall_knots(step: np.ndarray, wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(step, wall) pairs with both strictly increasing: a writer that logs several steps
+    per compiled call stamps them with one time, which belongs to the last of them."""
+    ok = np.isfinite(wall)
+    step, wall = step[ok], wall[ok]
+    last = np.r_[wall[1:] != wall[:-1], True] if wall.size else np.zeros(0, bool)
+    step, wall = step[last], wall[last]
+    keep = np.r_[True, (np.diff(wall) > 0) & (np.diff(step) > 0)] if wall.size else last
+    return step[keep], wall[keep]
+
+
 def loss_curve(
     metrics: str | Path | Iterable[Mapping],
     *,
@@ -99,27 +121,31 @@ def loss_curve(
     fig = new_figure((7.0, 4.2))
     ax = fig.add_subplot()
     ok = np.isfinite(loss)
-    ax.plot(step[ok], loss[ok], lw=0.8, alpha=0.45 if smooth > 0 else 1.0, color="tab:blue", label="loss")
-    if smooth > 0 and ok.sum() > 2:
-        ema = np.empty(ok.sum())
-        acc = loss[ok][0]
-        for i, v in enumerate(loss[ok]):
-            acc = smooth * acc + (1 - smooth) * v
-            ema[i] = acc
-        ax.plot(step[ok], ema, lw=1.8, color="tab:blue", label=f"moving average ({smooth:g})")
+    st, lo = step[ok], loss[ok]
+    smoothed = smooth > 0 and lo.size >= 10
+    ax.plot(st, lo, lw=0.8, alpha=0.45 if smoothed else 1.0, color="tab:blue", label="loss")
+    if smoothed:
+        ax.plot(st, _ema(lo, smooth), lw=1.8, color="tab:blue", label=f"moving average ({smooth:g})")
         ax.legend(loc="upper right")
-    if ok.any() and np.all(loss[ok] > 0):
+    if lo.size and np.all(lo > 0):
         ax.set_yscale("log")
+        if lo.max() / lo.min() < 10:
+            # Within one decade the default labels read "1.2 x 10^0"; plain numbers are kinder.
+            plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(True, which="both", alpha=0.3)
-    last = f"final {loss[ok][-1]:.4g} at step {int(step[ok][-1])}" if ok.any() else "no finite loss"
-    if wall is not None and len(step) > 1 and np.all(np.diff(step) > 0) and np.all(np.diff(wall) >= 0):
-        # Step and wall time map one-to-one by interpolation along the log.
-        top = ax.secondary_xaxis(
-            "top", functions=(lambda s: _interp(s, step, wall), lambda w: _interp(w, wall, step))
-        )
-        top.set_xlabel("wall-clock seconds")
-        last += f", {wall[-1]:.1f} s"
+    last = f"final {lo[-1]:.4g} at step {int(st[-1])}" if lo.size else "no finite loss"
+    if wall is not None:
+        last += f", {wall.max():.1f} s"
+        ws, ww = _wall_knots(step, wall)
+        if ws.size >= 2:
+            # Step and wall time map one-to-one through the knots where the clock moved.
+            top = ax.secondary_xaxis(
+                "top", functions=(lambda s: _interp(s, ws, ww), lambda w: _interp(w, ww, ws))
+            )
+            top.set_xlabel("wall-clock seconds")
     ax.set_title(title if title is not None else f"training loss ({last})")
     return fig
