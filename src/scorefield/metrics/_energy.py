@@ -40,8 +40,8 @@ def energy_distance(
     Arguments:
         x, y: samples of shapes (n, d) and (m, d), any d, n and m may differ.
         unbiased: False (default): the V-statistic, the exact energy distance between the
-            two empirical distributions; always >= 0, and about
-            E|X - X'| (1/n + 1/m) / 2 between two samples of one distribution (its floor).
+            two empirical distributions; always >= 0, with mean E|X - X'| (1/n + 1/m)
+            between two samples of one distribution (its floor).
             True: the U-statistic (diagonal pairs excluded from the within-sample terms);
             unbiased for the population value (0 when the distributions agree), can be < 0.
         block: rows per block; memory is O(block^2 d), never O(n m).

@@ -79,9 +79,9 @@ def mmd2(
             comparing a value with its floor, fix h once (e.g. from the exact samples) and
             pass it to both.
         unbiased: False (default): the V-statistic, |mean embedding of x - that of y|^2
-            in the kernel's feature space; >= 0, about (1/n + 1/m) between two samples of
-            one distribution. True: the U-statistic (no diagonal terms), unbiased for the
-            population MMD^2, can be < 0.
+            in the kernel's feature space; >= 0, with mean (1 - E k(X, X')) (1/n + 1/m)
+            between two samples of one distribution (its floor). True: the U-statistic
+            (no diagonal terms), unbiased for the population MMD^2, can be < 0.
         block: rows per block; memory is O(block^2 d), never O(n m).
     Returns:
         MMD^2, a float scalar in [0, 2] for the V-statistic.
