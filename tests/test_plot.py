@@ -342,3 +342,30 @@ def test_wall_axis_uses_the_last_step_stamped_with_each_time():
     (top,) = fig.axes[0].child_axes
     assert "8.0 s" in fig.axes[0].get_title()
     assert top.get_xlabel() == "wall-clock seconds"
+
+
+def test_depth_clips_far_tail_and_cap_limits_arrow_lengths():
+    fig = sp.density_and_score(gauss_logp, lims=(-3, 3), grid=30, arrows=8, depth=5.0, cap=0.5)
+    ax = fig.axes[0]
+    (q,) = quivers(ax)
+    mag = np.hypot(q.U, q.V)
+    exact = np.linalg.norm(-(q.get_offsets() - np.asarray(MU)) / S0**2, axis=-1)
+    limit = np.quantile(exact, 0.5)
+    np.testing.assert_allclose(mag, np.minimum(exact, limit), rtol=1e-4)
+    levels = ax.collections[0].levels  # the filled level sets span only the top 5 nats
+    assert levels.max() - levels.min() <= 5.0 + 1.0
+
+
+def test_real_image_density_samples_are_drawn_upright():
+    import jax
+
+    from scorefield.targets import ImageDensity
+
+    img = np.zeros((4, 7))
+    img[0, 0], img[3, 6], img[1, 3] = 1.0, 0.25, 0.5  # top-left heavy, bottom-right light
+    t = ImageDensity.from_array(img)
+    n = 8000
+    x = np.asarray(t.sample(jax.random.PRNGKey(0), n))
+    hist, _ = sp.upright_histogram(x, extent=sp.image_extent(4, 7), bins=(7, 4))
+    p = img / img.sum()
+    assert np.all(np.abs(hist - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12)

@@ -23,6 +23,8 @@ def density_and_score(
     lims=(-1.0, 1.0),
     grid: int = 100,
     arrows: int = 10,
+    depth: float | None = 30.0,
+    cap: float | None = None,
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
@@ -38,12 +40,16 @@ def density_and_score(
         lims: plot range, (lo, hi) for both axes or ((xlo, xhi), (ylo, yhi)).
         grid: points per axis for the level sets (100 in the reference).
         arrows: arrows per axis (10 in the reference).
+        depth: colour only the top ``depth`` nats of log p (lower values share the lowest
+            colour), so a far tail does not flatten the interesting part; None: full range.
+        cap: cap arrow lengths at this quantile of |score| (e.g. 0.9) so a few huge arrows
+            far out do not shrink the rest; None: lengths proportional to |score|.
         title: axes title; a default names the content.
         ax: draw into this Axes instead of a new figure.
 
     Returns:
         The Figure (``ax.figure`` when ``ax`` is given). Arrow lengths are proportional
-        to |score|, on one scale for the whole panel.
+        to |score| (up to ``cap``), on one scale for the whole panel.
     """
     if not callable(log_prob_fn):
         raise InputError("log_prob_fn must be a callable x (2,) -> log p(x)")
@@ -64,6 +70,10 @@ def density_and_score(
 
     X, Y = grid_points(lims, grid)
     Z = finite_floor(eval_on_grid(log_prob_fn, X, Y))
+    if depth is not None:
+        if not depth > 0:
+            raise InputError(f"depth={depth!r} must be a positive number of nats, or None")
+        Z = np.maximum(Z, Z.max() - depth)
     filled = ax.contourf(X, Y, Z, levels=20, cmap="viridis")
     ax.contour(X, Y, Z, levels=10, colors="white", linewidths=0.5, alpha=0.5)
     fig.colorbar(filled, ax=ax, label="log p(x)  (up to a constant)", shrink=0.9)
@@ -74,6 +84,12 @@ def density_and_score(
     ys = y0 + (np.arange(arrows) + 0.5) * (y1 - y0) / arrows
     AX, AY = np.meshgrid(xs, ys, indexing="xy")
     S = eval_on_grid(field, AX, AY)
+    if cap is not None:
+        if not 0 < cap <= 1:
+            raise InputError(f"cap={cap!r} must be a quantile in (0, 1], or None")
+        mag = np.linalg.norm(S, axis=-1, keepdims=True)
+        limit = np.quantile(mag, cap)
+        S = np.where(mag > limit, S * limit / np.maximum(mag, 1e-30), S)
     ax.quiver(
         AX, AY, S[..., 0], S[..., 1], color="white", edgecolor="black",
         linewidth=0.4, angles="xy", pivot="mid", width=0.006,
