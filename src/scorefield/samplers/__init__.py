@@ -1,0 +1,40 @@
+"""Samplers: turn a score (or a log-density) into samples.
+
+Each sampler is a small `eqx.Module` describing one particle (`init`/`step`/`finalize`);
+`sample` runs many particles of any of them: vmapped, chunked, counted, checked.
+
+    import jax, scorefield.samplers as S
+    sampler = S.AnnealedLangevin(S.geometric(20.0, 1.0, 10), steps_per_level=100, eps=0.1)
+    result = S.sample(sampler, score_fn, jax.random.key(0), n=10_000, dim=2)
+    result.samples  # (10000, 2) float32
+"""
+
+from ._annealed import AnnealedLangevin, ncsnv2_eps
+from ._base import AbstractSampler, geometric
+from ._init import AbstractInit, GaussianInit, UniformInit, parse_init
+from ._langevin import Langevin
+from ._mcmc import HMC, MALA, NUTS
+from ._ode import ProbabilityFlowODE
+from ._pc import PredictorCorrector
+from ._runner import SampleResult, sample
+from ._underdamped import UnderdampedLangevin
+
+__all__ = [
+    "AbstractSampler",
+    "AbstractInit",
+    "GaussianInit",
+    "UniformInit",
+    "parse_init",
+    "geometric",
+    "Langevin",
+    "AnnealedLangevin",
+    "ncsnv2_eps",
+    "PredictorCorrector",
+    "ProbabilityFlowODE",
+    "UnderdampedLangevin",
+    "MALA",
+    "HMC",
+    "NUTS",
+    "sample",
+    "SampleResult",
+]

@@ -1,0 +1,268 @@
+"""The one runner: many particles of any sampler, chunked, counted, checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._errors import ConfigError, DivergenceError, InputError
+from .._types import ScoreFn
+from ._base import AbstractSampler
+from ._init import AbstractInit
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleResult:
+    """What `sample` returns (host arrays).
+
+    Attributes:
+        samples: float32 (N, D), the final positions (after any finalize/denoise step).
+        n_score_evals_per_sample: mean number of model evaluations (score, or gradient of
+            the log-density for Metropolis samplers) one sample cost.
+        trajectory: float32 (F, N, D) or None: the start, then positions every
+            `trajectory_every` steps of each level, then the samples.
+        trajectory_index: int (F, 2): (level, step) of each frame; the start is (-1, 0) and
+            the samples (n_levels, 0).
+        wall_time: seconds spent in `sample`.
+    """
+
+    samples: np.ndarray
+    n_score_evals_per_sample: float
+    trajectory: np.ndarray | None
+    trajectory_index: np.ndarray | None
+    wall_time: float
+
+
+def _fold(keys, data):
+    return jax.vmap(jax.random.fold_in, (0, None))(keys, data)
+
+
+@eqx.filter_jit
+def _start(sampler, fn, init, x0, init_key, run_key, lo, n, chunk: int, dim: int):
+    """Starting points, per-particle keys and sampler states of particles lo..lo+chunk-1."""
+    idx = lo + jnp.arange(chunk, dtype=jnp.int32)
+    if x0 is None:
+        x0 = jax.vmap(lambda i: init.sample(jax.random.fold_in(init_key, i), dim))(idx)
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(run_key, idx)
+    state, evals = jax.vmap(lambda x, k: sampler.init(fn, x, k))(x0, _fold(keys, sampler.n_levels))
+    return x0, keys, idx < n, state, evals
+
+
+@eqx.filter_jit
+def _segment(sampler, fn, state, evals, keys, level, t0, valid, n_steps: int, every: int | None):
+    level_keys = _fold(keys, level)
+    step = jax.vmap(lambda s, k: sampler.step(fn, s, level, k))
+
+    def body(carry, t):
+        state, evals, bad = carry
+        state, n = step(state, _fold(level_keys, t))
+        finite = jnp.all(jnp.isfinite(jax.vmap(sampler.position)(state)), axis=-1)
+        # First non-finite step per particle: cheap to track here, and it lets the
+        # error name the step without re-running the level.
+        bad = jnp.where((bad < 0) & ~finite & valid, t, bad)
+        return (state, evals + n, bad), None
+
+    carry = (state, evals, jnp.full(valid.shape, -1, jnp.int32))
+    frames = None
+    if every is None:
+        carry, _ = jax.lax.scan(body, carry, t0 + jnp.arange(n_steps))
+    else:
+        n_frames, rem = divmod(n_steps, every)
+
+        def block(carry, ts):
+            carry, _ = jax.lax.scan(body, carry, ts)
+            return carry, jax.vmap(sampler.position)(carry[0])
+
+        if n_frames:
+            ts = t0 + jnp.arange(n_frames * every).reshape(n_frames, every)
+            carry, frames = jax.lax.scan(block, carry, ts)
+        if rem:
+            carry, _ = jax.lax.scan(body, carry, t0 + n_frames * every + jnp.arange(rem))
+    state, evals, bad = carry
+    first_bad = jnp.min(jnp.where(bad >= 0, bad, jnp.iinfo(jnp.int32).max))
+    return state, evals, first_bad, frames
+
+
+@eqx.filter_jit
+def _finalize(sampler, fn, state, keys):
+    k = _fold(keys, sampler.n_levels + 1)
+    return jax.vmap(lambda s, k: sampler.finalize(fn, s, k))(state, k)
+
+
+def _segments(n_steps: int, max_per_call: int, every: int | None) -> list[tuple[int, int]]:
+    """Split a level's steps into compiled calls of equal length (plus one remainder)."""
+    size = max(1, min(n_steps, max_per_call))
+    if every is not None and size < n_steps:
+        size = max(every, size - size % every)
+    return [(t0, min(size, n_steps - t0)) for t0 in range(0, n_steps, size)]
+
+
+def sample(
+    sampler: AbstractSampler,
+    score_fn: ScoreFn | None,
+    key: PRNGKeyArray,
+    *,
+    n: int,
+    dim: int | None = None,
+    init: AbstractInit | Float[Array, "..."] | np.ndarray | None = None,
+    log_prob=None,
+    chunk_size: int = 65536,
+    trajectory_every: int | None = None,
+    max_steps_per_call: int = 10_000,
+    progress: bool = False,
+) -> SampleResult:
+    """Run `sampler` on `n` particles and return their final positions.
+
+    Particles are vmapped; the steps of a level run inside `lax.scan` in one compiled call
+    (levels longer than `max_steps_per_call` are split). Particles are processed in chunks of
+    `chunk_size` (bounded memory for any n); particle i's randomness depends only on `key`
+    and i, so results do not depend on `chunk_size`. After each compiled call the runner
+    checks that every position is finite and otherwise raises DivergenceError naming the
+    level and step; NaNs are never returned.
+
+    Arguments:
+        sampler: any `AbstractSampler`.
+        score_fn: `score_fn(x, sigma) -> s` on one example (x of shape (D,), sigma the std of
+            the Gaussian perturbation); unused (may be None) by Metropolis samplers.
+        key: PRNG key.
+        n: number of particles (samples).
+        dim: D; needed when `init` is a distribution.
+        init: an `AbstractInit` (e.g. `UniformInit(-8, 8)`), one start point (D,), one per
+            particle (n, D), or None for the sampler's prior.
+        log_prob: `log_prob(x) -> scalar` on one example, for samplers with `needs_log_prob`.
+        chunk_size: particles per compiled call.
+        trajectory_every: record positions every this many steps of each level (None: no
+            trajectory). Memory is F * n * D floats.
+        max_steps_per_call: longest scan one compiled call runs (progress and checks happen
+            between calls).
+        progress: show a tqdm bar over chunks x levels on stderr.
+    Returns:
+        a `SampleResult`.
+    Raises:
+        ConfigError for an invalid combination, DivergenceError when particles diverge.
+    """
+    start = time.perf_counter()
+    if not isinstance(sampler, AbstractSampler):
+        raise ConfigError(f"sampler must be a scorefield sampler (AbstractSampler), got {type(sampler).__name__}")
+    if sampler.needs_log_prob:
+        if log_prob is None:
+            raise ConfigError(
+                f"sampler '{sampler.name}' needs a log-density (log_prob=...) and none was given; "
+                "score-only samplers are annealed, langevin, pc, ode and uhmc"
+            )
+        fn = log_prob
+    else:
+        if score_fn is None:
+            raise ConfigError(f"sampler '{sampler.name}' needs a score function and score_fn is None")
+        fn = score_fn
+    n = int(n)
+    if n < 1:
+        raise ConfigError(f"n={n} must be at least 1")
+    if int(chunk_size) < 1 or int(max_steps_per_call) < 1:
+        raise ConfigError("chunk_size and max_steps_per_call must be at least 1")
+    if trajectory_every is not None and int(trajectory_every) < 1:
+        raise ConfigError(f"trajectory_every={trajectory_every} must be at least 1 (or None)")
+    every = None if trajectory_every is None else int(trajectory_every)
+
+    init = sampler.default_init() if init is None else init
+    if init is None:
+        raise ConfigError(f"sampler '{sampler.name}' has no prior of its own: pass init= (a distribution or points)")
+    x_given = None
+    if isinstance(init, AbstractInit):
+        if dim is None or int(dim) < 1:
+            raise ConfigError("dim (the dimension D of a sample) is needed when init is a distribution")
+        dim = int(dim)
+    else:
+        x_given = np.asarray(init, np.float32)
+        if x_given.ndim == 1:
+            x_given = np.broadcast_to(x_given, (n, x_given.shape[0]))
+        if x_given.ndim != 2 or x_given.shape[0] != n or (dim is not None and x_given.shape[1] != dim):
+            raise InputError(f"init of shape {np.shape(init)} must be (D,) or (n, D) with n={n}")
+        if not np.all(np.isfinite(x_given)):
+            raise InputError("init contains NaN or inf; starting points must be finite")
+        dim = x_given.shape[1]
+
+    chunk = min(int(chunk_size), n)
+    n_chunks = -(-n // chunk)
+    segments = _segments(sampler.steps_per_level, int(max_steps_per_call), every)
+    L = sampler.n_levels
+    init_key, run_key = jax.random.split(key)
+    out = np.empty((n, dim), np.float32)
+    frames_all: list[np.ndarray] = []
+    index: list[tuple[int, int]] = []
+    total_evals = 0.0
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=n_chunks * L * len(segments), disable=not progress, desc=sampler.name, unit="call",
+               file=sys.stderr, leave=False, dynamic_ncols=True)
+    try:
+        for c in range(n_chunks):
+            lo, hi = c * chunk, min((c + 1) * chunk, n)
+            if x_given is None:
+                part = None
+            else:
+                part = x_given[lo:hi]
+                part = jnp.asarray(np.concatenate([part, np.repeat(part[-1:], chunk - len(part), 0)]))
+            x0, keys, valid, state, evals = _start(
+                sampler, fn, init if x_given is None else None, part, init_key, run_key, jnp.asarray(lo, jnp.int32), jnp.asarray(n, jnp.int32),
+                chunk, dim
+            )
+            frames = [np.asarray(x0)[None]] if every is not None else None
+            if c == 0 and every is not None:
+                index.append((-1, 0))
+            for level in range(L):
+                lev = jnp.asarray(level, jnp.int32)
+                for t0, length in segments:
+                    state, evals, bad, fr = _segment(
+                        sampler, fn, state, evals, keys, lev, jnp.asarray(t0, jnp.int32), valid, length, every
+                    )
+                    bad = int(bad)
+                    if bad != np.iinfo(np.int32).max:
+                        sigma = sampler.level_sigma(level)
+                        at = f"level {level} of 0..{L - 1}" + ("" if sigma is None else f" (sigma={sigma:.4g})")
+                        raise DivergenceError(
+                            f"sampler '{sampler.name}' diverged: particle positions became NaN or inf at {at}, "
+                            f"step {bad} of 0..{sampler.steps_per_level - 1}; lower the step size (eps/step-size) "
+                            "or check the score function",
+                            step=bad,
+                            level=level,
+                        )
+                    if fr is not None:
+                        frames.append(np.asarray(fr))
+                        if c == 0:
+                            index.extend((level, t0 + (j + 1) * every - 1) for j in range(fr.shape[0]))
+                    bar.update(1)
+            x, n_final = _finalize(sampler, fn, state, keys)
+            x = np.asarray(x)[: hi - lo]
+            if not np.all(np.isfinite(x)):
+                raise DivergenceError(
+                    f"sampler '{sampler.name}' diverged: the final step (after level {L - 1}) produced NaN or inf",
+                    step=None,
+                    level=L,
+                )
+            out[lo:hi] = x
+            total_evals += float(np.sum(np.asarray(evals + n_final, np.float64)[: hi - lo]))
+            if frames is not None:
+                frames.append(x[None])
+                frames_all.append(np.concatenate([f[:, : hi - lo] for f in frames], axis=0))
+                if c == 0:
+                    index.append((L, 0))
+    finally:
+        bar.close()
+
+    trajectory = np.concatenate(frames_all, axis=1).astype(np.float32) if every is not None else None
+    return SampleResult(
+        samples=out,
+        n_score_evals_per_sample=total_evals / n,
+        trajectory=trajectory,
+        trajectory_index=np.asarray(index, np.int64) if every is not None else None,
+        wall_time=time.perf_counter() - start,
+    )
