@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--data is required: give a data spec such as mnist, image:PATH or toy:two-moons")
         values.update(overrides)
         config = TrainConfig.from_dict(values, source="--config" if args.config else "options")
+        from ..data import parse_spec
+
+        parse_spec(config.data)
         if not args.quiet:
             print(f"scorefield train: {config.data} -> {args.out} (preset {args.preset}, {config.steps} steps)", file=sys.stderr)
     progress = False if args.quiet else None

@@ -141,6 +141,10 @@ def train(
         DivergenceError if a loss becomes NaN or inf (the last good state is checkpointed);
         KeyboardInterrupt after writing a checkpoint of the last completed call.
     """
+    if dataset is None:  # bad data specs fail before anything is written
+        from ..data import load
+
+        dataset = load(config.data)
     return _fit(config, prepare_run_dir(out, resume=False), False, dataset, progress, on_chunk)
 
 
