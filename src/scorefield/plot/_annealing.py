@@ -7,7 +7,7 @@ from jaxtyping import ArrayLike, Float
 from matplotlib.figure import Figure
 
 from .._errors import InputError
-from ._grid import as_points, draw_background, pick_levels, seq, setup_spatial
+from ._grid import as_points, aspect_of, draw_background, pick_levels, seq, setup_spatial
 from ._render import new_figure
 
 
@@ -55,7 +55,7 @@ def annealing_strip(
     levels = pick_levels(traj.shape[0], int(max_panels))
     n = min(traj.shape[1], int(max_points))
     size = float(np.clip(3000.0 / n, 0.5, 20.0))
-    fig = new_figure((2.7 * len(levels) + 0.3, 3.3))
+    fig = new_figure((2.7 * len(levels) + 0.3, 1.1 + 2.4 * aspect_of(lims)))
     axes = np.atleast_1d(fig.subplots(1, len(levels), sharex=True, sharey=True))
     for ax, level in zip(axes, levels):
         draw_background(ax, background, lims)

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .._errors import InputError
-from ._grid import eval_on_grid, finite_floor, grid_points, parse_lims, setup_spatial
+from ._grid import aspect_of, eval_on_grid, finite_floor, grid_points, parse_lims, setup_spatial
 from ._render import new_figure
 
 
@@ -63,7 +63,7 @@ def density_and_score(
         field = lambda x: score_fn(x, sigma)  # noqa: E731
 
     if ax is None:
-        fig = new_figure((6.2, 5.2))
+        fig = new_figure((6.4, 0.9 + 5.0 * aspect_of(lims)))
         ax = fig.add_subplot()
     else:
         fig = ax.figure

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from .._errors import InputError
 from .._types import ScoreFn
-from ._grid import draw_background, parse_lims, pick_levels, seq, setup_spatial
+from ._grid import aspect_of, draw_background, parse_lims, pick_levels, seq, setup_spatial
 from ._render import new_figure
 
 
@@ -78,7 +78,7 @@ def vector_field_grid(
 
     ncols = min(int(ncols), len(levels))
     nrows = math.ceil(len(levels) / ncols)
-    fig = new_figure((3.2 * ncols, 3.2 * nrows + 0.4))
+    fig = new_figure((3.2 * ncols, (0.55 + 2.9 * aspect_of(lims)) * nrows + 0.4))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     for k, ax in enumerate(axes.ravel()):
         if k >= len(levels):

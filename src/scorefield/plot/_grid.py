@@ -118,6 +118,12 @@ def pick_levels(count: int, max_panels: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, count - 1, max_panels)})
 
 
+def aspect_of(lims) -> float:
+    """Height over width of the plotted box, clamped to [0.4, 2.5] for figure sizing."""
+    (x0, x1), (y0, y1) = parse_lims(lims)
+    return float(np.clip((y1 - y0) / (x1 - x0), 0.4, 2.5))
+
+
 def setup_spatial(ax, lims, *, xlabel: str = "x", ylabel: str = "y") -> None:
     """Equal aspect, limits, axis labels: every spatial panel looks the same."""
     (x0, x1), (y0, y1) = parse_lims(lims)

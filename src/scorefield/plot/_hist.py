@@ -83,7 +83,7 @@ def _fraction_outside(pts: np.ndarray, extent: Extent) -> float:
 
 def _pair(title_left: str, title_right: str, left_arr, right_arr, extent, suptitle):
     w, h = extent[1] - extent[0], extent[3] - extent[2]
-    fig = new_figure((10.0, 4.6 * max(0.6, min(1.6, h / w)) + 0.5))
+    fig = new_figure((10.0, 1.2 + 3.8 * max(0.4, min(1.6, h / w))))
     ax_l, ax_r = fig.subplots(1, 2, sharex=True, sharey=True)
     for ax, arr, name in ((ax_l, left_arr, title_left), (ax_r, right_arr, title_right)):
         im = ax.imshow(arr, origin="upper", extent=extent, cmap="magma", interpolation="nearest",

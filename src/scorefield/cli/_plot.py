@@ -1,0 +1,270 @@
+"""scorefield plot: figures of a trained run (score field, loss, samples, target density)."""
+
+from __future__ import annotations
+
+import argparse
+
+KINDS = {
+    "field": "the learned score field at a 3x3 grid of noise levels",
+    "loss": "the training loss curve from metrics.jsonl",
+    "samples": "the target (image or density) beside a histogram of fresh samples",
+    "density": "the data target's log-density level sets with its score as arrows",
+    "anneal": "how the particle cloud sharpens across the annealing levels",
+    "animate": "an animation of particles under annealed Langevin (.gif, or .mp4 with ffmpeg)",
+}
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+ANIMATION_SUFFIXES = (".gif", ".mp4")
+
+
+def register(sub) -> None:
+    from ._common import formatter, positive_float, positive_int
+
+    p = sub.add_parser(
+        "plot",
+        help="draw a figure of a run: field, loss, samples or density",
+        description="Draw a figure of a trained run and save it (PNG, PDF, SVG or JPG by the suffix of --out).\n\n"
+        + "\n".join(f"  {k:<8} {v}" for k, v in KINDS.items()),
+        epilog="examples:\n  scorefield plot field --run runs/five --out field.png\n"
+        "  scorefield plot samples --run runs/five --out samples.png --n 5000\n"
+        "  scorefield plot loss --run runs/five --out loss.pdf\n"
+        "  scorefield plot animate --run runs/five --out particles.gif --n 300",
+        formatter_class=formatter,
+    )
+    p.add_argument("kind", metavar="KIND", choices=sorted(KINDS), help="one of: " + ", ".join(KINDS))
+    p.add_argument("--run", metavar="RUN", required=True, help="run directory written by 'scorefield train'")
+    p.add_argument("--out", metavar="FILE", required=True,
+                   help="file to write: .png, .pdf, .svg, .jpg (animate: .gif, or .mp4 with ffmpeg)")
+    p.add_argument("--n", type=positive_int, default=None, metavar="N",
+                   help="particles to sample for samples/anneal/animate (default 2000, 400 for animate)")
+    p.add_argument("--steps-per-level", type=positive_int, default=100, metavar="T",
+                   help="annealed Langevin steps per noise level when sampling (default 100, as 'scorefield sample')")
+    p.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
+    p.add_argument("--bins", type=positive_int, default=None, metavar="B",
+                   help="histogram bins along the longer side for 'samples' (default: the image's own pixels, else 50)")
+    p.add_argument("--levels", type=_levels, default=None, metavar="L,L,...",
+                   help="noise-level indices for 'field' (default 0,3,...,24, or nine spread levels)")
+    p.add_argument("--sigma", type=positive_float, default=None,
+                   help="smooth the target by this sigma for 'density' (default: exact; one pixel for images)")
+    p.add_argument("--no-ema", dest="ema", action="store_false", help="use the raw weights instead of the EMA weights")
+    p.add_argument("--dpi", type=positive_int, default=120, help="dots per inch of raster output (default 120)")
+    p.set_defaults(func=run)
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        out = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        out = []
+    if not out or min(out) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of level indices; give e.g. 0,3,6")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .._errors import InputError
+
+    out = Path(args.out)
+    allowed = ANIMATION_SUFFIXES if args.kind == "animate" else IMAGE_SUFFIXES
+    if out.suffix.lower() not in allowed:
+        raise InputError(f"--out {out} must end in one of {', '.join(allowed)} for 'plot {args.kind}'")
+    # Check the run before JAX starts, so a typo fails in a blink.
+    run_dir = Path(args.run)
+    if not (run_dir / "config.json").is_file():
+        raise InputError(f"--run {run_dir} is not a scorefield run directory (no config.json); train one with 'scorefield train'")
+
+    from .. import plot
+
+    if args.kind == "loss":
+        fig = plot.loss_curve(run_dir / "metrics.jsonl")
+    elif args.kind == "animate":
+        _animate(args, run_dir, out)
+        print(f"wrote {out}")
+        return 0
+    else:
+        fig = _DRAW[args.kind](args, run_dir)
+    plot.save_figure(fig, out, dpi=args.dpi)
+    print(f"wrote {out}")
+    return 0
+
+
+# --- helpers over a loaded run ---------------------------------------------------------------
+
+
+def _load(args, run_dir):
+    from .._errors import InputError
+    from ..train import load_run
+
+    r = load_run(run_dir)
+    dim = r.config.dim
+    if dim != 2:
+        raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only")
+    return r
+
+
+def _image(target):
+    """(probs (H, W), extent) when the target is an image density, else None."""
+    probs = getattr(target, "probs", None)
+    if probs is None or getattr(target, "height", None) is None:
+        return None
+    import numpy as np
+
+    from ..plot import image_extent
+
+    p = np.asarray(probs)
+    return p, image_extent(*p.shape)
+
+
+def _view(dataset, *, seed: int = 0):
+    """Plot limits and a backdrop for a dataset: the image's extent and the image itself,
+    or a box around a data sample."""
+    import jax
+    import numpy as np
+
+    img = _image(getattr(dataset, "target", None))
+    if img is not None:
+        p, (x0, x1, y0, y1) = img
+        return ((x0, x1), (y0, y1)), p
+    pts = np.asarray(dataset.sample(jax.random.PRNGKey(seed), 4000))
+    lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
+    centre, half = (lo + hi) / 2, 0.6 * float(np.max(hi - lo)) + 1e-6
+    # A square box keeps arrows and aspect honest.
+    return ((centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half)), None
+
+
+def _field(args, run_dir):
+    import numpy as np
+
+    from .. import plot
+
+    r = _load(args, run_dir)
+    lims, background = _view(r.dataset())
+    sigmas = np.asarray(r.sigmas)
+    return plot.vector_field_grid(
+        r.score_fn(ema=args.ema), sigmas, args.levels, lims=lims, background=background,
+        title=f"learned score field of {run_dir.name} ({'EMA' if args.ema else 'raw'} weights, step {r.step})",
+    )
+
+
+def _samples(args, run_dir):
+    import numpy as np
+
+    from .. import plot
+
+    r = _load(args, run_dir)
+    dataset = r.dataset()
+    n = args.n or 2000
+    x = _draw(r, n, args, trajectory_every=None).samples
+    title = f"{dataset.spec}: target vs {n:,} samples of {run_dir.name} (step {r.step}, annealed Langevin)"
+    target = getattr(dataset, "target", None)
+    img = _image(target)
+    if img is not None:
+        return plot.image_vs_samples(img[0], x, bins=args.bins, title=title)
+    lims, _ = _view(dataset, seed=args.seed)
+    bins = args.bins or 50
+    if target is not None and _has_density(target):
+        return plot.density_vs_samples(target.log_prob, x, lims=lims, bins=bins, title=title)
+    import jax
+
+    data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), max(n, 2000)))
+    return plot.data_vs_samples(data, x, lims=lims, bins=bins, title=title)
+
+
+def _density(args, run_dir):
+    import jax.numpy as jnp
+
+    from .._errors import InputError
+    from .. import plot
+
+    r = _load(args, run_dir)
+    dataset = r.dataset()
+    target = getattr(dataset, "target", None)
+    if target is None:
+        raise InputError(
+            f"the data of --run {run_dir} ({dataset.spec}) has no closed-form density; "
+            "'density' needs an image or toy target"
+        )
+    lims, _ = _view(dataset)
+    sigma = args.sigma
+    img = _image(target)
+    if sigma is None and (img is not None or not _has_density(target)):
+        # A piecewise-constant image has a zero score inside each pixel: one pixel of
+        # smoothing shows the field that sampling actually follows.
+        sigma = 1.0 / max(img[0].shape) if img is not None else float(jnp.min(jnp.asarray(r.sigmas)))
+    if sigma is None:
+        logp, score, what = target.log_prob, target.score, "exact"
+    else:
+        s = float(sigma)
+        logp = lambda x: target.smoothed_log_prob(x, s)  # noqa: E731
+        score = lambda x: target.smoothed_score(x, s)  # noqa: E731
+        what = f"smoothed by σ = {s:.3g}"
+    fig = plot.density_and_score(logp, score, lims=lims, grid=120, arrows=15,
+                                 title=f"log-density and score, {what}", cap=0.9 if img is not None else None)
+    fig.suptitle(f"target of {dataset.spec}")
+    return fig
+
+
+def _has_density(target) -> bool:
+    """Whether the target has a pointwise density (point-mass targets raise NoDensityError)."""
+    import jax.numpy as jnp
+
+    try:
+        target.log_prob(jnp.zeros((target.dim,), jnp.float32))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _draw(r, n: int, args, *, trajectory_every: int | None):
+    """n particles from the run's learned score with the default sampler of
+    `scorefield sample`: annealed Langevin over the run's noise grid, started from
+    N(data centre, sigma_max^2 I)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .. import samplers as S
+
+    sigmas = np.asarray(r.sigmas, np.float64)
+    init = S.GaussianInit(float(sigmas[0]), jnp.asarray(np.asarray(r.config.centre, np.float32)))
+    return S.sample(
+        S.AnnealedLangevin(jnp.asarray(sigmas), args.steps_per_level), r.score_fn(ema=args.ema),
+        jax.random.key(args.seed), n=n, dim=2, init=init, trajectory_every=trajectory_every,
+    )
+
+
+def _anneal(args, run_dir):
+    import numpy as np
+
+    from .. import plot
+
+    r = _load(args, run_dir)
+    lims, background = _view(r.dataset())
+    n = args.n or 2000
+    # One frame at the end of every level.
+    res = _draw(r, n, args, trajectory_every=args.steps_per_level)
+    level = res.trajectory_index[:, 0]
+    # The last frame stamped with each level is the cloud at the end of that level.
+    by_level = np.stack([res.trajectory[np.flatnonzero(level == lv)[-1]] for lv in range(len(r.sigmas))])
+    return plot.annealing_strip(
+        by_level, np.asarray(r.sigmas), lims=lims, background=background,
+        title=f"{run_dir.name}: {n:,} particles after each noise level (annealed Langevin, {args.steps_per_level} steps/level)",
+    )
+
+
+def _animate(args, run_dir, out):
+    from .. import plot
+
+    r = _load(args, run_dir)
+    lims, background = _view(r.dataset())
+    n = args.n or 400
+    total = len(r.sigmas) * args.steps_per_level
+    res = _draw(r, n, args, trajectory_every=max(1, total // 200))
+    plot.animate_particles(
+        res.trajectory, out, background=background, lims=lims, fps=20, trail=0,
+        title=f"{run_dir.name}: annealed Langevin, {n} particles",
+    )
+
+
+_DRAW = {"field": _field, "samples": _samples, "density": _density, "anneal": _anneal}
