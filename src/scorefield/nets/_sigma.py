@@ -12,8 +12,8 @@ class SigmaNet(ScoreNet):
     """A continuous-sigma score network, defined for every sigma > 0.
 
     Random Fourier features of the centred input (frequencies N(0, feature_scale^2), frozen),
-    log sigma embedded by sin/cos features and a small MLP that scales and shifts every
-    hidden layer (FiLM), SiLU activations, and the output divided by sigma as in NCSNv2, so
+    log sigma embedded by sin/cos features that scale and shift every hidden layer through
+    one linear map (FiLM), SiLU activations, and the output divided by sigma as in NCSNv2, so
     that ``sigma * s`` is O(1) at every level.
     """
 
@@ -22,7 +22,7 @@ class SigmaNet(ScoreNet):
     centre: Float[Array, " d"]
     inp: eqx.nn.Linear
     hidden: tuple[eqx.nn.Linear, ...]
-    film: eqx.nn.MLP
+    film: eqx.nn.Linear
     out: eqx.nn.Linear
     width: int = eqx.field(static=True)
 
@@ -56,7 +56,10 @@ class SigmaNet(ScoreNet):
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.inp = eqx.nn.Linear(2 * n_features + dim, width, key=ki)
         self.hidden = tuple(eqx.nn.Linear(width, width, key=k) for k in jax.random.split(kh, depth - 1))
-        self.film = eqx.nn.MLP(2 * sigma_features, 2 * width * depth, width, 1, activation=jax.nn.silu, key=kf)
+        # scale and shift of every hidden layer, linear in the log-sigma features: smooth in
+        # sigma, and cheap (sigma differs per sample, so this runs once per row)
+        film = eqx.nn.Linear(2 * sigma_features, 2 * width * depth, key=kf)
+        self.film = eqx.tree_at(lambda l: l.weight, film, film.weight * 0.1)
         out = eqx.nn.Linear(width, dim, key=ko)
         # a small last layer starts the model near s = 0, the score of a very broad density
         self.out = eqx.tree_at(lambda l: l.weight, out, out.weight * 0.1)

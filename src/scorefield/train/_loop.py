@@ -61,7 +61,11 @@ def make_chunk(config: TrainConfig, dataset, mesh: Mesh | None) -> Callable:
             loss, grads = eqx.filter_value_and_grad(loss_fn)(state.params, x, kl)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = eqx.apply_updates(state.params, updates)
-            ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema, params)
+            # the EMA's horizon grows with the step, (1 + t)/(10 + t) capped at `decay`, so
+            # that short runs are not dominated by the initial weights
+            t = state.step.astype(jnp.float32)
+            d = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+            ema = jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, state.ema, params)
             return TrainState(params, opt_state, ema, state.step + 1), loss
 
         return jax.lax.scan(body, state, None, length=n_steps)
