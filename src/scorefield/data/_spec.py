@@ -86,6 +86,11 @@ class DataSpec:
         return ",".join([f"{self.kind}:{escape_path(self.path)}", *opts])
 
 
+def _q(text: str) -> str:
+    """Quote user text for a one-line message (repr only when it has odd characters)."""
+    return f"'{text}'" if text.isprintable() else repr(text)
+
+
 def escape_path(path: str) -> str:
     """Escape a path for a spec: '\\' -> '\\\\', ',' -> '\\,'."""
     return path.replace("\\", "\\\\").replace(",", "\\,")
@@ -113,11 +118,11 @@ def _split(rest: str) -> list[str]:
 def _int(spec: str, key: str, value: str, lo: int, hi: int | None) -> int:
     v = value.strip()
     if not re.fullmatch(r"-?[0-9]+", v):
-        raise DataSpecError(f"data spec '{spec}': {key}={value!r} is not an integer")
+        raise DataSpecError(f"data spec {_q(spec)}: {key}={value!r} is not an integer")
     n = int(v)
     if n < lo or (hi is not None and n > hi):
         valid = f"{lo} <= {key} <= {hi}" if hi is not None else f"{key} >= {lo}"
-        raise DataSpecError(f"data spec '{spec}': {key}={n} is out of range; valid: {valid}")
+        raise DataSpecError(f"data spec {_q(spec)}: {key}={n} is out of range; valid: {valid}")
     return n
 
 
@@ -128,11 +133,11 @@ def _keyvals(spec: str, opts: list[str], allowed: tuple[str, ...]) -> dict[str, 
         key = key.strip()
         if not eq or key not in allowed:
             raise DataSpecError(
-                f"data spec '{spec}': unknown option {opt!r}; valid options here: "
+                f"data spec {_q(spec)}: unknown option {opt!r}; valid options here: "
                 + ", ".join(f"{k}=N" for k in allowed)
             )
         if key in out:
-            raise DataSpecError(f"data spec '{spec}': option {key} is given twice")
+            raise DataSpecError(f"data spec {_q(spec)}: option {key} is given twice")
         out[key] = value
     return out
 
@@ -148,7 +153,7 @@ def _parse_mnist(spec: str, rest: str | None) -> DataSpec:
         row = _int(spec, "index", kv["index"], 0, MNIST_ROWS - 1)
         label, index = divmod(row, MNIST_PER_LABEL)
     else:
-        raise DataSpecError(f"data spec '{spec}': expected mnist:label=L,index=K (or plain mnist)")
+        raise DataSpecError(f"data spec {_q(spec)}: expected mnist:label=L,index=K (or plain mnist)")
     return DataSpec("mnist", label=label, index=index)
 
 
@@ -172,7 +177,7 @@ def parse_spec(spec: str | DataSpec) -> DataSpec:
         name = TOY_ALIASES.get(name, name)
         if not colon or name not in TOY_NAMES:
             raise DataSpecError(
-                f"data spec '{spec}': unknown toy set {rest.strip()!r}; valid: "
+                f"data spec {_q(spec)}: unknown toy set {rest.strip()!r}; valid: "
                 + ", ".join(f"toy:{n}" for n in TOY_NAMES)
             )
         return DataSpec("toy", name=name)
@@ -180,10 +185,10 @@ def parse_spec(spec: str | DataSpec) -> DataSpec:
         parts = _split(rest) if colon else [""]
         path, opts = parts[0], parts[1:]
         if not path:
-            raise DataSpecError(f"data spec '{spec}': {kind} needs a file path, as in {kind}:PATH")
+            raise DataSpecError(f"data spec {_q(spec)}: {kind} needs a file path, as in {kind}:PATH")
         if kind == "points":
             if opts:
-                raise DataSpecError(f"data spec '{spec}': points:PATH takes no options (escape a ',' in the path as '\\,')")
+                raise DataSpecError(f"data spec {_q(spec)}: points:PATH takes no options (escape a ',' in the path as '\\,')")
             return DataSpec("points", path=path)
         if kind == "mnist-idx":
             kv = _keyvals(spec, opts, ("index",))
@@ -195,10 +200,10 @@ def parse_spec(spec: str | DataSpec) -> DataSpec:
             o = "centres" if o == "centers" else o
             if o not in flags:
                 raise DataSpecError(
-                    f"data spec '{spec}': unknown image option {opt!r}; valid: invert, centres "
+                    f"data spec {_q(spec)}: unknown image option {opt!r}; valid: invert, centres "
                     "(escape a ',' in the path as '\\,')"
                 )
             flags[o] = True
         return DataSpec("image", path=path, **flags)
-    hint = f" (did you mean image:{spec} or points:{spec}?)" if not colon and "." in spec else ""
-    raise DataSpecError(f"unknown data spec '{spec}'; valid forms: {FORMS}{hint}")
+    hint = f" (did you mean image:{spec} or points:{spec}?)" if not colon and "." in spec and spec.isprintable() else ""
+    raise DataSpecError(f"unknown data spec {_q(spec)}; valid forms: {FORMS}{hint}")
