@@ -369,3 +369,42 @@ def test_real_image_density_samples_are_drawn_upright():
     hist, _ = sp.upright_histogram(x, extent=sp.image_extent(4, 7), bins=(7, 4))
     p = img / img.sum()
     assert np.all(np.abs(hist - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12)
+
+
+FAKE_FFMPEG = """#!{python}
+# Stands in for ffmpeg: records the frame size it was told and the bytes it was piped.
+import json, sys
+argv = sys.argv[1:]
+w, h = map(int, argv[argv.index("-s") + 1].split("x"))
+data = sys.stdin.buffer.read()
+if {fail}:
+    sys.stderr.write("Unknown encoder 'libx264'\\n")
+    sys.exit(1)
+open(argv[-1], "w").write(json.dumps({{"w": w, "h": h, "bytes": len(data), "fps": argv[argv.index("-r") + 1]}}))
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_mp4_pipes_raw_rgb_frames_to_ffmpeg(tmp_path, monkeypatch, fail):
+    import sys
+
+    from scorefield._errors import ScorefieldError
+
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(FAKE_FFMPEG.format(python=sys.executable, fail=fail))
+    exe.chmod(0o755)
+    monkeypatch.setattr("scorefield.plot._animate.find_ffmpeg", lambda: str(exe))
+    traj = np.linspace(-1, 1, 9)[:, None, None] * np.ones((1, 2, 2))
+    out = tmp_path / "a.mp4"
+    labels = [f"t={t}" for t in range(9)]
+    if fail:
+        with pytest.raises(ScorefieldError, match="Unknown encoder"):
+            sp.animate_particles(traj, out, size=(3.0, 2.0), dpi=40, fps=12, labels=labels)
+        return
+    sp.animate_particles(traj, out, size=(3.0, 2.0), dpi=40, fps=12, labels=labels)
+    got = json.loads(out.read_text())
+    assert (got["w"], got["h"]) == (120, 80)
+    assert got["bytes"] == 9 * 120 * 80 * 3  # every frame, RGB, no alpha
+    assert float(got["fps"]) == 12
+    with pytest.raises(InputError, match="one per step"):
+        sp.animate_particles(traj, out, labels=labels[:3])

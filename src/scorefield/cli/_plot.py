@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     # Check the run before JAX starts, so a typo fails in a blink.
     run_dir = Path(args.run)
     if not (run_dir / "config.json").is_file():
-        raise InputError(f"--run {run_dir} is not a scorefield run directory (no config.json); train one with 'scorefield train'")
+        raise InputError(
+            f"--run {run_dir} is not a scorefield run directory (no config.json); train one with 'scorefield train'"
+        )
 
     from .. import plot
 
@@ -249,11 +251,14 @@ def _anneal(args, run_dir):
     by_level = np.stack([res.trajectory[np.flatnonzero(level == lv)[-1]] for lv in range(len(r.sigmas))])
     return plot.annealing_strip(
         by_level, np.asarray(r.sigmas), lims=lims, background=background,
-        title=f"{run_dir.name}: {n:,} particles after each noise level (annealed Langevin, {args.steps_per_level} steps/level)",
+        title=f"{run_dir.name}: {n:,} particles after each noise level "
+        f"(annealed Langevin, {args.steps_per_level} steps/level)",
     )
 
 
 def _animate(args, run_dir, out):
+    import numpy as np
+
     from .. import plot
 
     r = _load(args, run_dir)
@@ -261,8 +266,14 @@ def _animate(args, run_dir, out):
     n = args.n or 400
     total = len(r.sigmas) * args.steps_per_level
     res = _draw(r, n, args, trajectory_every=max(1, total // 200))
+    sig = np.asarray(r.sigmas)
+    T = args.steps_per_level
+    labels = [
+        "start" if lv < 0 else "samples" if lv >= len(sig) else f"level {lv}, σ = {sig[lv]:.3g}, step {t + 1}/{T}"
+        for lv, t in res.trajectory_index
+    ]
     plot.animate_particles(
-        res.trajectory, out, background=background, lims=lims, fps=20, trail=0,
+        res.trajectory, out, background=background, lims=lims, fps=20, trail=0, labels=labels,
         title=f"{run_dir.name}: annealed Langevin, {n} particles",
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from jaxtyping import ArrayLike, Float
 from PIL import Image
 
 from .._errors import InputError, ScorefieldError
-from ._grid import draw_background, setup_spatial
+from ._grid import aspect_of, draw_background, setup_spatial
 from ._paths import as_trajectory
 from ._render import new_figure
 
@@ -52,13 +53,14 @@ def render_frames(
     lims=(-1.5, 1.5),
     trail: int = 20,
     max_frames: int = 400,
-    size: tuple[float, float] = (5.0, 5.0),
+    size: tuple[float, float] | None = None,
     dpi: int = 80,
     title: str = "particles",
+    labels=None,
 ) -> list[np.ndarray]:
     """RGB frames (uint8, (height, width, 3)) of particles moving over a backdrop."""
     T, N, _ = traj.shape
-    fig = new_figure(size, dpi)
+    fig = new_figure(size if size is not None else (5.0, 0.9 + 4.2 * aspect_of(lims)), dpi)
     ax = fig.add_subplot()
     draw_background(ax, background, lims, cmap="Blues")
     setup_spatial(ax, lims)
@@ -67,7 +69,7 @@ def render_frames(
     show_trails = trail > 0 and N <= 20
     lines = [ax.plot([], [], lw=1.2, color="orangered", alpha=0.9, animated=True)[0]
              for _ in range(N if show_trails else 0)]
-    dots = ax.scatter(traj[0, :, 0], traj[0, :, 1], s=30 if N <= 20 else max(2.0, 400 / N ** 0.5),
+    dots = ax.scatter(traj[0, :, 0], traj[0, :, 1], s=30 if N <= 20 else max(2.0, 200 / N ** 0.5),
                       c="tab:red", edgecolors="black", linewidths=0.4, animated=True, zorder=3)
     label = ax.text(0.02, 0.97, "", transform=ax.transAxes, va="top", fontsize=9, animated=True,
                     bbox=dict(boxstyle="round", fc="white", alpha=0.8))
@@ -83,7 +85,7 @@ def render_frames(
             ax.draw_artist(line)
         dots.set_offsets(traj[t])
         ax.draw_artist(dots)
-        label.set_text(f"step {t} / {T - 1}")
+        label.set_text(f"step {t} / {T - 1}" if labels is None else labels[t])
         ax.draw_artist(label)
         frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
     return frames
@@ -132,9 +134,10 @@ def animate_particles(
     fps: float = 20.0,
     trail: int = 20,
     max_frames: int = 400,
-    size: tuple[float, float] = (5.0, 5.0),
+    size: tuple[float, float] | None = None,
     dpi: int = 80,
     title: str = "particles",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Write an animation of particles moving over a backdrop, one frame per step.
 
@@ -148,9 +151,11 @@ def animate_particles(
         fps: frames per second.
         trail: steps of recent path drawn behind each particle (up to 20 particles).
         max_frames: longer trajectories are subsampled evenly to this many frames.
-        size: (width, height) in inches; pixels are size * dpi.
+        size: (width, height) in inches (pixels are size * dpi); default 5 inches wide,
+            the height following the aspect of ``lims``.
         dpi: dots per inch.
         title: axes title.
+        labels: one caption per time index (default "step t / T-1").
 
     Returns:
         The path written.
@@ -173,9 +178,11 @@ def animate_particles(
                 "wheel); write a .gif instead"
             )
     data = as_trajectory(traj, "traj")
+    if labels is not None and len(labels) != data.shape[0]:
+        raise InputError(f"labels has {len(labels)} entries for {data.shape[0]} time steps; give one per step")
     frames = render_frames(
         data, background=background, lims=lims, trail=int(trail), max_frames=int(max_frames),
-        size=size, dpi=dpi, title=title,
+        size=size, dpi=dpi, title=title, labels=labels,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
