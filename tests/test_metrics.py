@@ -323,7 +323,7 @@ def test_mode_weights_detect_collapse_and_accept_objects():
     # P(N(0, 1) > |mu1 - mu2| / (2 sd)) in expectation of the responsibility; well below 0.1.
     assert w[0] > 0.9 and w[1] < 0.1
     with pytest.raises(InputError, match="covariances"):
-        M.mode_weights((MIX["means"], np.eye(2), MIX["weights"]), collapsed)
+        M.mode_weights((MIX["means"], np.ones((3, 2)), MIX["weights"]), collapsed)
     with pytest.raises(InputError, match="columns"):
         M.mode_weights(mix, np.zeros((5, 3)))
     with pytest.raises(InputError, match="means"):

@@ -7,6 +7,7 @@ would score; report a metric next to its floor.
 """
 
 from ._energy import energy_distance
+from ._evaluate import evaluate
 from ._fisher import fisher_divergence, perturbed_points
 from ._floor import Floor, two_sample_floor
 from ._hist import cell_counts, hist_tv, hist_tv_floor, image_probs
@@ -18,6 +19,7 @@ __all__ = [
     "Floor",
     "cell_counts",
     "energy_distance",
+    "evaluate",
     "fisher_divergence",
     "hist_tv",
     "hist_tv_floor",

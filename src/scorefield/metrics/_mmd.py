@@ -46,6 +46,13 @@ def _median_dist(x):
     return jnp.where(h > 0, h, jnp.ones_like(h))
 
 
+def _positive_or_traced(h) -> bool:
+    try:
+        return bool(h > 0)
+    except (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError):
+        return True  # checked by the caller that made it concrete
+
+
 @partial(jax.jit, static_argnames=("unbiased", "block"))
 def _mmd2(x, y, h, unbiased, block):
     n, m = x.shape[0], y.shape[0]
@@ -95,6 +102,6 @@ def mmd2(
         h = median_bandwidth(x, y)
     else:
         h = jnp.asarray(bandwidth, dtype)
-        if h.shape != () or (not isinstance(h, jax.core.Tracer) and not bool(h > 0)):
+        if h.shape != () or not _positive_or_traced(h):
             raise InputError(f"bandwidth must be a positive scalar, got {bandwidth!r}")
     return _mmd2(x, y, h.astype(dtype), unbiased, block)

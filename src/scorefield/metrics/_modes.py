@@ -15,13 +15,14 @@ from . import _validate
 
 def mixture_params(mixture) -> tuple[Float[Array, "k d"], Float[Array, "k d d"], Float[Array, " k"]]:
     """(means, covariances, weights) of a Gaussian mixture given as an object with `means`,
-    `covariances` (or `covs`) and `weights` attributes, or as a tuple of the three arrays.
-    Weights are normalised here."""
+    `covs` (or `covariances`) and `weights` attributes (e.g. `scorefield.targets.
+    GaussianMixture`), or as a tuple of the three arrays. Covariances are full (k, d, d) or
+    diagonal variances (k, d). Weights are normalised here."""
     if isinstance(mixture, (tuple, list)) and len(mixture) == 3:
         means, covs, weights = mixture
     else:
         means = getattr(mixture, "means", None)
-        covs = getattr(mixture, "covariances", getattr(mixture, "covs", None))
+        covs = getattr(mixture, "covs", getattr(mixture, "covariances", None))
         weights = getattr(mixture, "weights", None)
         if means is None or covs is None or weights is None:
             raise InputError(
@@ -32,8 +33,12 @@ def mixture_params(mixture) -> tuple[Float[Array, "k d"], Float[Array, "k d d"],
     if means.ndim != 2:
         raise InputError(f"mixture means must have shape (k, d), got {tuple(means.shape)}")
     k, d = means.shape
+    if covs.shape == (k, d):
+        covs = jax.vmap(jnp.diag)(covs)
     if covs.shape != (k, d, d):
-        raise InputError(f"mixture covariances must have shape ({k}, {d}, {d}), got {tuple(covs.shape)}")
+        raise InputError(
+            f"mixture covariances must have shape ({k}, {d}, {d}) or variances ({k}, {d}), got {tuple(covs.shape)}"
+        )
     if weights.shape != (k,):
         raise InputError(f"mixture weights must have shape ({k},), got {tuple(weights.shape)}")
     return means, covs, weights / jnp.sum(weights)
@@ -60,8 +65,8 @@ def mode_weights(mixture, samples: Float[ArrayLike, "n d"], *, hard: bool = Fals
     """The weight each mixture component gets from a sample.
 
     Arguments:
-        mixture: a `GaussianMixture` (anything with means, covariances, weights) or a tuple
-            (means (k, d), covariances (k, d, d), weights (k,)).
+        mixture: a `GaussianMixture` (anything with means, covs, weights) or a tuple
+            (means (k, d), covariances (k, d, d) or variances (k, d), weights (k,)).
         samples: (n, d) points to judge.
         hard: False (default): the mean posterior responsibility of each component over the
             samples. Under exact samples its expectation is exactly the mixture weight

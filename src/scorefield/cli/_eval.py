@@ -1,0 +1,151 @@
+"""scorefield eval: judge samples against their data, each metric next to its floor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from ._common import formatter, non_negative_int, positive_int
+
+EXAMPLES = """examples:
+  scorefield eval --data mnist --samples five.npy
+  scorefield eval --data toy:8gaussians --samples g.npy --json
+  scorefield eval --run runs/five --samples five.npy   # also the Fisher divergence per level
+
+The floor of a metric is its value between exact samples of the data at the same sizes:
+what a perfect sampler would score. A value near its floor is as good as N samples allow.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure sample quality against the data",
+        description="Compare samples (a float (N, D) .npy file) with their data: hist_tv on an image's "
+        "pixel cells, mode weights of a mixture, energy distance, MMD and sliced Wasserstein "
+        "distance, each with its finite-sample floor; with --run also the Fisher divergence of "
+        "the model's score at each noise level where the exact smoothed score is known.",
+        epilog=EXAMPLES,
+        formatter_class=formatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", metavar="RUN", help="run directory: its data, and its score model for the Fisher divergence")
+    src.add_argument("--data", metavar="SPEC", help="data spec: mnist, image:PATH, toy:NAME, points:PATH, ...")
+    p.add_argument("--samples", required=True, metavar="FILE.npy", help="samples to judge, an (N, D) float array")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for reference draws and floors (default 0)")
+    p.add_argument("--repeats", type=positive_int, default=8, help="exact draws averaged in each floor (default 8)")
+    p.add_argument("--max-points", type=positive_int, default=2000,
+                   help="samples used by the pairwise metrics, whose cost is quadratic in it (default 2000)")
+    p.set_defaults(func=run)
+
+
+def load_samples(path: str, dim: int | None = None):
+    """The (N, D) float32 array in a .npy file, or InputError naming the file."""
+    import numpy as np
+
+    from .._errors import InputError
+
+    try:
+        a = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"--samples {path}: no such file; give a .npy file written by 'scorefield sample'") from None
+    except IsADirectoryError:
+        raise InputError(f"--samples {path} is a directory; give a .npy file of shape (N, D)") from None
+    except (ValueError, OSError, EOFError):
+        raise InputError(f"--samples {path} is not a .npy array file (or holds pickled objects); "
+                         "give a float array of shape (N, D) saved with numpy.save") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
+        raise InputError(f"--samples {path} holds {getattr(a, 'dtype', type(a))} data; give a float array of shape (N, D)")
+    if a.ndim != 2 or a.shape[0] < 2:
+        raise InputError(f"--samples {path} has shape {a.shape}; give an (N, D) array with N >= 2")
+    if dim is not None and a.shape[1] != dim:
+        raise InputError(f"--samples {path} has {a.shape[1]} columns but the data is {dim}-D; give an (N, {dim}) array")
+    with np.errstate(over="ignore"):
+        a = a.astype(np.float32)  # checked after the cast: beyond float32's range is inf
+    finite = np.isfinite(a).all(axis=1)
+    if not finite.all():
+        raise InputError(f"--samples {path} has {int((~finite).sum())} of {len(a)} rows with NaN or inf "
+                         "(in float32); all values must be finite")
+    return a
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax.random as jr
+
+    from ..metrics import evaluate
+
+    score_fn = sigmas = None
+    if args.run is not None:
+        from ..train import load_run
+
+        run_ = load_run(args.run)
+        dataset = run_.dataset()
+        score_fn, sigmas = run_.score_fn(ema=True), run_.sigmas
+    else:
+        from ..data import load
+
+        dataset = load(args.data)
+    samples = load_samples(args.samples, int(dataset.dim))
+    result = evaluate(
+        dataset, samples, key=jr.key(args.seed), repeats=args.repeats, max_points=args.max_points,
+        score_fn=score_fn, sigmas=sigmas,
+    )
+    if args.run is not None:
+        result["run"] = str(args.run)
+    if args.json:
+        print(json.dumps(_finite_or_none(result), allow_nan=False))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def _finite_or_none(v):
+    """NaN/inf as null: strict JSON has no NaN (a floor's s.e. with --repeats 1 is NaN)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite_or_none(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite_or_none(x) for x in v]
+    return v
+
+
+def _fmt(v: float) -> str:
+    return "nan" if v is None or not math.isfinite(v) else f"{v:.4g}"
+
+
+def format_table(r: dict) -> str:
+    """A readable report of `evaluate`'s dict: one metric a line, its floor beside it."""
+    lines = [f"data {r['data']}: {r['n_samples']} samples in {r['dim']}-D"]
+    rows = []
+    names = {
+        "hist_tv": "hist_tv (all samples)",
+        "mode_weights_tv": "mode weights TV",
+        "energy_distance": "energy distance",
+        "mmd2": f"MMD^2 (h={_fmt(r.get('mmd_bandwidth', math.nan))})",
+        "sliced_wasserstein": "sliced Wasserstein-2",
+    }
+    for key, label in names.items():
+        if key in r:
+            floor = f"{_fmt(r[key + '_floor'])} +- {_fmt(r[key + '_floor_stderr'])}"
+            rows.append((label, _fmt(r[key]), floor))
+    width = max(len(row[0]) for row in rows)
+    lines.append(f"  {'metric':<{width}}  {'value':>10}  floor (exact samples, mean +- s.e.)")
+    lines += [f"  {a:<{width}}  {b:>10}  {c}" for a, b, c in rows]
+    if "pair_n" in r:
+        lines.append(f"  (pairwise metrics on {r['pair_n']} samples vs {r['pair_n']} {r['reference']})")
+    if "mode_weights" in r:
+        got = " ".join(f"{w:.3f}" for w in r["mode_weights"])
+        want = " ".join(f"{w:.3f}" for w in r["mode_weights_target"])
+        lines.append(f"mode weights  {got}\n       target  {want}")
+    if r.get("fisher_divergence"):
+        lines.append("Fisher divergence E|s_theta - s|^2 per level:")
+        lines.append(f"  {'sigma':>10}  {'E|ds|^2':>10}  {'relative':>10}")
+        for s, f, rel in zip(r["fisher_sigmas"], r["fisher_divergence"], r["fisher_relative"]):
+            lines.append(f"  {s:>10.4g}  {f:>10.4g}  {rel:>10.4g}")
+    elif "fisher_divergence" in r:
+        lines.append("Fisher divergence: not available (this data has no exact smoothed score)")
+    return "\n".join(lines)
+

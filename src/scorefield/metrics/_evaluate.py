@@ -1,0 +1,168 @@
+"""`evaluate`: the metrics that apply to a data set, each next to its floor."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jax import lax
+from jaxtyping import ArrayLike, Float, PRNGKeyArray
+
+from .._errors import InputError
+from .._types import ScoreFn
+from . import _validate
+from ._energy import energy_distance
+from ._fisher import fisher_divergence, perturbed_points
+from ._floor import Floor, floor_of, two_sample_floor
+from ._hist import hist_tv, hist_tv_floor
+from ._mmd import median_bandwidth, mmd2
+from ._modes import mixture_params, mode_weights
+from ._sliced import sliced_wasserstein
+
+
+def _put(out: dict, name: str, value, floor: Floor | None = None) -> None:
+    out[name] = float(value)
+    if floor is not None:
+        out[f"{name}_floor"] = float(floor.mean)
+        out[f"{name}_floor_stderr"] = float(floor.stderr)
+
+
+def _subset(key, x, k):
+    """k rows of x without replacement (all of x, in order, if k >= len(x))."""
+    if x.shape[0] <= k:
+        return x
+    return x[jr.choice(key, x.shape[0], (k,), replace=False)]
+
+
+def _is_image(target) -> bool:
+    from ..targets import ImageDensity
+
+    return isinstance(target, ImageDensity)
+
+
+def _is_mixture(target) -> bool:
+    from ..targets import GaussianMixture
+
+    return isinstance(target, GaussianMixture)
+
+
+def evaluate(
+    dataset,
+    samples: Float[ArrayLike, "n d"],
+    *,
+    key: PRNGKeyArray,
+    repeats: int = 8,
+    max_points: int = 2000,
+    n_projections: int = 64,
+    score_fn: ScoreFn | None = None,
+    sigmas: Float[ArrayLike, " l"] | None = None,
+    n_fisher: int = 1024,
+) -> dict[str, Any]:
+    """Every metric that applies to `dataset`, each with its finite-sample floor.
+
+    - image data (an `ImageDensity` target): `hist_tv` on all N samples, floor at N.
+    - a Gaussian-mixture target: `mode_weights` (mean responsibilities) against the
+      mixture's weights, and their total variation `mode_weights_tv` with its floor.
+    - always: `energy_distance`, `mmd2` (Gaussian kernel, bandwidth `mmd_bandwidth` by
+      the median heuristic on the reference, fixed for value and floor) and
+      `sliced_wasserstein` (SW_2, fixed directions), between at most `max_points` of the
+      samples and a reference of the same size: exact samples of the data where it has
+      an exact sampler, or the point set itself (at most `max_points` of it) for point
+      files. Floors: the same metric with exact draws of the data in place of the samples.
+    - with `score_fn` and `sigmas`, where the data has an exact smoothed score:
+      `fisher_divergence` E|s_theta(x, sigma) - s(x, sigma)|^2 per level (x from
+      p_sigma, `n_fisher` points) and `fisher_relative`, the same over E|s(x, sigma)|^2.
+
+    Arguments:
+        dataset: a `scorefield.data.Dataset` (`spec`, `dim`, `target`, `sample(key, n)`).
+        samples: (N, D) samples to judge, finite.
+        key: PRNG key (reference draws, floors, projections).
+        repeats: draws averaged in each floor.
+        max_points: cap on the sample size of the pairwise metrics (their cost is
+            quadratic in it; memory is not).
+        n_projections: directions of the sliced Wasserstein distance.
+        score_fn, sigmas: a score model `score_fn(x, sigma)` and its noise levels.
+        n_fisher: points per level for the Fisher divergence.
+    Returns:
+        a JSON-ready dict of floats and lists: the names above, `<name>_floor` and
+        `<name>_floor_stderr`, plus `data`, `dim`, `n_samples`, `pair_n`, `reference`.
+    """
+    dim = int(dataset.dim)
+    samples = _validate.points("samples", samples, dim=dim, min_n=2).astype(jnp.float32)
+    if not bool(jnp.all(jnp.isfinite(samples))):
+        bad = int(jnp.sum(~jnp.all(jnp.isfinite(samples), axis=1)))
+        raise InputError(f"samples has {bad} rows with NaN or inf; all values must be finite")
+    repeats = _validate.positive_int("repeats", repeats)
+    max_points = _validate.positive_int("max_points", max_points)
+    n = samples.shape[0]
+    target = getattr(dataset, "target", None)
+    keys = iter(jr.split(key, 16))
+    out: dict[str, Any] = {"data": str(dataset.spec), "dim": dim, "n_samples": n}
+
+    if target is not None and _is_image(target):
+        _put(out, "hist_tv", hist_tv(target, samples), hist_tv_floor(target, n, key=next(keys), repeats=max(repeats, 32)))
+
+    if target is not None and _is_mixture(target):
+        _, _, w = mixture_params(target)
+        got = mode_weights(target, samples)
+        out["mode_weights"] = [float(v) for v in got]
+        out["mode_weights_target"] = [float(v) for v in w]
+        _put(out, "mode_weights_tv", 0.5 * jnp.sum(jnp.abs(got - w)), _mode_tv_floor(target, w, n, next(keys), repeats))
+
+    # Pairwise metrics: model samples against a reference, floors from exact draws.
+    x = _subset(next(keys), samples, max_points)
+    k = x.shape[0]
+    sampler = getattr(dataset, "sampler", None)
+    point_set = getattr(sampler, "points", None) if target is None else None
+    if point_set is not None:
+        y = _subset(next(keys), jnp.asarray(point_set, jnp.float32), max_points)
+        reference, ref_name = y, "point set"
+    else:
+        y = dataset.sample(next(keys), k)
+        reference, ref_name = None, "exact samples"
+    out["pair_n"] = k
+    out["reference"] = ref_name
+    h = median_bandwidth(y)
+    out["mmd_bandwidth"] = float(h)
+    sw_key = next(keys)
+    metrics = {
+        "energy_distance": energy_distance,
+        "mmd2": functools.partial(mmd2, bandwidth=h),
+        "sliced_wasserstein": functools.partial(sliced_wasserstein, key=sw_key, n_projections=n_projections),
+    }
+    m = y.shape[0]
+    for name, metric in metrics.items():
+        floor = two_sample_floor(
+            metric, dataset.sample, k, m, key=next(keys), reference=reference, repeats=repeats
+        )
+        _put(out, name, metric(x, y), floor)
+
+    if score_fn is not None and sigmas is not None:
+        if target is not None and bool(getattr(target, "has_smoothed_score", False)):
+            sig = jnp.asarray(sigmas, jnp.float32).reshape(-1)
+            data = dataset.sample(next(keys), int(n_fisher))
+            xs = perturbed_points(next(keys), data, sig)
+            fd = fisher_divergence(score_fn, target.smoothed_score, xs, sig)
+            scale = fisher_divergence(lambda x_, s_: jnp.zeros_like(x_), target.smoothed_score, xs, sig)
+            out["fisher_sigmas"] = [float(s) for s in sig]
+            out["fisher_divergence"] = [float(v) for v in fd]
+            out["fisher_relative"] = [float(v) for v in fd / scale]
+        else:
+            out["fisher_divergence"] = None  # no exact smoothed score for this data
+    return out
+
+
+def _mode_tv_floor(target, w, n: int, key, repeats: int) -> Floor:
+    return floor_of(_mode_tv_values(target, w, jr.split(key, repeats), n))
+
+
+@eqx.filter_jit
+def _mode_tv_values(target, w, keys, n: int):
+    def one(k):
+        return 0.5 * jnp.sum(jnp.abs(mode_weights(target, target.sample(k, n)) - w))
+
+    return lax.map(one, keys)
