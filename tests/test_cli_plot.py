@@ -134,6 +134,18 @@ def test_point_data_without_a_density(tiny_run, tmp_path, capsys):
     assert err.count("\n") == 0 and "no closed-form density" in err
 
 
+def test_data_of_other_dimensions_is_refused(tiny_run, tmp_path, capsys):
+    run = tmp_path / "3d"
+    shutil.copytree(tiny_run / "run", run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["dim"] = 3
+    (run / "config.json").write_text(json.dumps(cfg))
+    for kind in ("field", "samples"):
+        assert run_cli(kind, "--run", run, "--out", tmp_path / "f.png") == 2
+        assert "holds 3-D data" in capsys.readouterr().err
+    assert run_cli("loss", "--run", run, "--out", tmp_path / "l.png") == 0  # any run has a loss
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

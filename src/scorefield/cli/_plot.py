@@ -95,14 +95,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(args, run_dir):
+    import json
+
     from .._errors import InputError
     from ..train import load_run
 
-    r = load_run(run_dir)
-    dim = r.config.dim
+    # The dimension first: a clear message beats a model rebuilt for nothing.
+    try:
+        dim = json.loads((run_dir / "config.json").read_text()).get("dim")
+    except (OSError, ValueError, AttributeError):
+        dim = 2  # let load_run name what is wrong with the file
     if dim != 2:
         raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only")
-    return r
+    return load_run(run_dir)
 
 
 def _image(target):
