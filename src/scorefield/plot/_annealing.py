@@ -58,7 +58,7 @@ def annealing_strip(
     fig = new_figure((2.7 * len(levels) + 0.3, 1.1 + 2.4 * aspect_of(lims)))
     axes = np.atleast_1d(fig.subplots(1, len(levels), sharex=True, sharey=True))
     for ax, level in zip(axes, levels):
-        draw_background(ax, background, lims)
+        draw_background(ax, background, lims, cmap="Oranges")
         pts = traj[level, :n]
         ax.scatter(pts[:, 0], pts[:, 1], s=size, c="tab:blue", alpha=0.6, linewidths=0, zorder=2)
         setup_spatial(ax, lims)

@@ -63,7 +63,7 @@ def density_and_score(
         field = lambda x: score_fn(x, sigma)  # noqa: E731
 
     if ax is None:
-        fig = new_figure((6.4, 0.9 + 5.0 * aspect_of(lims)))
+        fig = new_figure((6.4, 0.6 + 5.0 * aspect_of(lims)))
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -76,7 +76,7 @@ def density_and_score(
         Z = np.maximum(Z, Z.max() - depth)
     filled = ax.contourf(X, Y, Z, levels=20, cmap="viridis")
     ax.contour(X, Y, Z, levels=10, colors="white", linewidths=0.5, alpha=0.5)
-    fig.colorbar(filled, ax=ax, label="log p(x)  (up to a constant)", shrink=0.9)
+    fig.colorbar(filled, ax=ax, label="log p(x)  (up to a constant)", shrink=0.82)
 
     # Arrows sit at cell centres, not on the frame where they would be clipped.
     (x0, x1), (y0, y1) = ax_lims = parse_lims(lims)
