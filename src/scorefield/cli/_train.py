@@ -73,8 +73,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = train(config, args.out, progress=progress)
     except KeyboardInterrupt:
-        print(f"scorefield train: interrupted; the last completed steps are checkpointed in {args.out}; "
-              f"resume with: scorefield train --out {args.out} --resume", file=sys.stderr)
+        from pathlib import Path
+
+        if (Path(args.out) / "config.json").is_file():
+            print(f"scorefield train: interrupted; the last completed steps are checkpointed in {args.out}; "
+                  f"resume with: scorefield train --out {args.out} --resume", file=sys.stderr)
+        else:  # stopped before the run directory was written: nothing to resume
+            print(f"scorefield train: interrupted before training started; nothing was saved in {args.out}; "
+                  "rerun the same command to start again", file=sys.stderr)
         return 130
     last = result.metrics()[-1]["loss"] if result.metrics() else float("nan")
     wall = result.checkpoint.get("wall", float("nan"))

@@ -121,6 +121,9 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         version = meta["format_version"]
         file = meta["file"]
         expected = meta["arrays"]
+        if not (isinstance(file, str) and isinstance(expected, dict)
+                and all(isinstance(v, dict) and {"shape", "dtype", "sha256"} <= v.keys() for v in expected.values())):
+            raise TypeError("fields of the wrong type")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{ptr_path} is not a valid checkpoint pointer ({e.__class__.__name__})") from None
     if version != CHECKPOINT_FORMAT:
@@ -140,6 +143,11 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing: the checkpoint named by {ptr_path} is gone") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # an object array: loading it would run code, so it is refused
+            raise CheckpointError(f"{path} holds pickled Python objects, which scorefield never loads; "
+                                  "a checkpoint holds numeric arrays only") from None
+        raise CheckpointError(f"{path} is truncated or corrupted ({e.__class__.__name__})") from None
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{path} is truncated or corrupted ({e.__class__.__name__})") from None
     return meta, arrays

@@ -7,6 +7,7 @@ import collections
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,9 +17,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .._errors import ConfigError, DivergenceError, InputError
+from .._errors import ConfigError, DivergenceError, InputError, ScorefieldError
 from . import _checkpoint as ckpt
 from ._build import build_objective, build_optimizer, keys, resolve
 from ._config import TrainConfig, read_config_json
@@ -59,6 +61,10 @@ def make_chunk(config: TrainConfig, dataset, mesh: Mesh | None) -> Callable:
             if data_sharding is not None:
                 x = jax.lax.with_sharding_constraint(x, data_sharding)
             loss, grads = eqx.filter_value_and_grad(loss_fn)(state.params, x, kl)
+            # a finite loss with a non-finite gradient would put NaNs into the parameters
+            # silently (and into the next checkpoint): count it as divergence at this step
+            grad_ok = jnp.isfinite(optax.tree_utils.tree_norm(grads))
+            loss = jnp.where(grad_ok, loss, jnp.nan)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = eqx.apply_updates(state.params, updates)
             # the EMA's horizon grows with the step, (1 + t)/(10 + t) capped at `decay`, so
@@ -186,72 +192,120 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
         dataset = load(config.data)
     if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
         config = resolve(config, dataset)
-    ckpt.write_json_atomic(out / CONFIG, config.to_dict())
+    _remove_stale_temporaries(out)
+    _write(out / CONFIG, lambda: ckpt.write_json_atomic(out / CONFIG, config.to_dict()), None)
 
     wall0 = 0.0
+    window: collections.deque = collections.deque(maxlen=config.log_every)
     if resume and ckpt.exists(out):
         meta, arrays = ckpt.load(out)
         state, static = from_arrays(config, arrays)
         wall0 = float(meta.get("wall", 0.0))
+        # the losses behind the next logged mean, so a resumed log equals an uninterrupted one
+        window.extend(float(v) for v in meta.get("loss_window", [])[-config.log_every:])
         _truncate_metrics(out / METRICS, int(state.step))
+        last_saved = int(state.step)
     else:
         state, static = init_state(config)
         (out / METRICS).unlink(missing_ok=True)
+        last_saved = -1  # no checkpoint yet: the first interrupt or divergence writes one
+    _check_free_space(out, to_arrays(state, static))
 
     mesh = _mesh(config.batch_size)
     state, static, dataset = _replicate((state, static, dataset), mesh)
     chunk = make_chunk(config, dataset, mesh)
     step = int(state.step)
-    last_saved = step
     bar = _Progress(config.steps, step, sys.stderr.isatty() if progress is None else progress)
-    window: collections.deque = collections.deque(maxlen=config.log_every)
     t0 = time.perf_counter()
+    # (state, loss window) after the last completed call, replaced in one assignment so that a
+    # Ctrl-C between any two statements checkpoints a consistent pair
+    current = (state, tuple(window))
 
-    def save(st: TrainState, s: int) -> None:
-        ckpt.save(out, s, to_arrays(st, static), {"wall": wall0 + time.perf_counter() - t0})
+    def save(st: TrainState, win: tuple, s: int) -> None:
+        arrays = to_arrays(st, static)
+        if not all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind in "fc"):
+            raise DivergenceError(f"training diverged: the state at step {s} holds NaN or inf; "
+                                  f"the last good checkpoint is kept in {out}", step=s)
+        meta = {"wall": wall0 + time.perf_counter() - t0, "loss_window": list(win)}
+        _write(out / ckpt.POINTER, lambda: ckpt.save(out, s, arrays, meta), last_saved)
 
     try:
         with open(out / METRICS, "a") as log:
             while step < config.steps:
                 n = min(config.steps_per_call, config.steps - step, config.checkpoint_every - step % config.checkpoint_every)
-                new_state, losses = chunk(state, static, dataset, n)
+                new_state, losses = chunk(current[0], static, dataset, n)
                 losses = np.asarray(losses)
                 bad = np.flatnonzero(~np.isfinite(losses))
                 if bad.size:
                     s_bad = step + int(bad[0])
                     if step > last_saved:  # the state before this call is still good: keep it
-                        save(state, step)
+                        save(*current, step)
                         last_saved = step
                     raise DivergenceError(
-                        f"training diverged: the loss became {losses[bad[0]]} at step {s_bad}; "
+                        f"training diverged: the loss or its gradient became NaN or inf at step {s_bad}; "
                         f"the last good checkpoint (step {last_saved}) is kept in {out}; "
                         "try a lower learning rate (--config with lr) or gradient clipping",
                         step=s_bad,
                     )
-                state = new_state
                 wall = wall0 + time.perf_counter() - t0
+                new_window = collections.deque(current[1], maxlen=config.log_every)
+                lines = []
                 for i, loss in enumerate(losses):
-                    window.append(float(loss))
+                    new_window.append(float(loss))
                     s = step + i
                     if s % config.log_every == 0:
-                        log.write(json.dumps({"step": s, "loss": float(np.mean(window)), "wall": round(wall, 3)}) + "\n")
-                log.flush()
+                        lines.append(json.dumps({"step": s, "loss": float(np.mean(new_window)), "wall": round(wall, 3)}) + "\n")
+                # log before moving on: records past the last checkpoint are dropped on resume
+                _write(out / METRICS, lambda: (log.write("".join(lines)), log.flush()), last_saved)
+                current = (new_state, tuple(new_window))
                 step += n
                 bar.update(n, float(np.mean(losses)))
                 if on_chunk is not None:
                     on_chunk(step, float(np.mean(losses)))
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    save(state, step)
+                    save(*current, step)
                     last_saved = step
     except KeyboardInterrupt:
-        if int(state.step) > last_saved:
-            save(state, int(state.step))
+        if int(current[0].step) > last_saved:
+            save(*current, int(current[0].step))
         raise
     finally:
         bar.close()
     if last_saved != step:
-        save(state, step)
+        save(*current, step)
     return Run.load(out)
+
+
+def _write(path: Path, write: Callable[[], object], last_saved: int | None) -> None:
+    """Run `write`; an OSError (disk full, directory removed, ...) becomes one clear line."""
+    try:
+        write()
+    except OSError as e:
+        kept = ("no checkpoint was written yet" if last_saved is None or last_saved < 0
+                else f"the last checkpoint (step {last_saved}) is intact")
+        raise ScorefieldError(f"could not write {path} ({e.strerror or type(e).__name__}); {kept}; "
+                              "free disk space or move the run directory, then resume with --resume") from None
+
+
+def _check_free_space(out: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Fail before training if `out` cannot hold the checkpoints: up to `keep` = 2 array files
+    plus the one being written, and a margin for the logs."""
+    need = 3 * sum(a.nbytes for a in arrays.values()) + (1 << 20)
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        return
+    if free < need:
+        raise ScorefieldError(f"--out {out} has {free / 2**20:.1f} MiB free but its checkpoints need about "
+                              f"{need / 2**20:.1f} MiB; free disk space or choose another directory")
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files of a process killed mid-write: never read, safe to drop."""
+    for p in out.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+    for p in (out / ".write-test", out / "metrics.tmp"):
+        p.unlink(missing_ok=True)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
