@@ -408,3 +408,16 @@ def test_mp4_pipes_raw_rgb_frames_to_ffmpeg(tmp_path, monkeypatch, fail):
     assert float(got["fps"]) == 12
     with pytest.raises(InputError, match="one per step"):
         sp.animate_particles(traj, out, labels=labels[:3])
+
+
+def test_histogram_on_the_image_grid_agrees_with_metrics_hist_tv():
+    # Two modules, one coordinate convention: the displayed histogram must give hist_tv.
+    from scorefield.metrics import hist_tv
+
+    rng = np.random.default_rng(7)
+    probs = rng.random((5, 9)) ** 3
+    pts = np.concatenate([exact_image_samples(probs, 900, 8), rng.uniform(-0.2, 1.2, (100, 2))])
+    hist, _ = sp.upright_histogram(pts, extent=sp.image_extent(5, 9), bins=(9, 5))
+    outside = 1.0 - hist.sum()
+    tv = 0.5 * (np.abs(hist - probs / probs.sum()).sum() + outside)
+    assert tv == pytest.approx(float(hist_tv(probs, pts)), abs=1e-5)
