@@ -139,6 +139,11 @@ def test_density_vs_samples_shows_density_upright():
         assert abs(x - 0.6) < 0.25 and abs(y + 0.3) < 0.25
     dens = np.asarray(fig.axes[0].images[0].get_array())
     assert dens.mean() * 4.0 == pytest.approx(1.0)  # normalised over the plotted square
+    # Entry (r, c) is the density at the centre of its cell, row 0 at the top.
+    centres = -1 + (np.arange(41) + 0.5) * 2 / 41
+    X, Y = np.meshgrid(centres, centres[::-1], indexing="xy")
+    want = np.exp(-0.5 * ((X - 0.6) ** 2 + (Y + 0.3) ** 2) / S0**2)
+    np.testing.assert_allclose(dens, want / (want.mean() * 4.0), rtol=1e-4, atol=1e-6)
 
 
 # --- score fields -----------------------------------------------------------------------

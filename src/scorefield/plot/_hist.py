@@ -14,7 +14,7 @@ from jaxtyping import Array, ArrayLike, Float
 from matplotlib.figure import Figure
 
 from .._errors import InputError
-from ._grid import as_points, as_probs, eval_on_grid, grid_points, image_extent, parse_lims
+from ._grid import as_points, as_probs, eval_on_grid, image_extent, parse_lims
 from ._render import new_figure
 
 Extent = tuple[float, float, float, float]
@@ -150,7 +150,7 @@ def density_vs_samples(
             density is normalised over the plotted range).
         samples: (N, 2) points (x, y).
         lims: plot range, (lo, hi) for both axes or ((xlo, xhi), (ylo, yhi)).
-        grid: density grid points per axis.
+        grid: density cells per axis (evaluated at cell centres).
         bins: histogram bins, int (square cells along the longer side) or (nx, ny).
         title: figure title.
 
@@ -160,7 +160,12 @@ def density_vs_samples(
     pts = as_points(samples, "samples")
     (x0, x1), (y0, y1) = parse_lims(lims)
     extent = (x0, x1, y0, y1)
-    X, Y = grid_points(lims, grid)
+    if int(grid) < 2:
+        raise InputError(f"grid size {grid!r} is too small; use at least 2 cells per axis")
+    # Evaluate at cell centres: imshow paints each entry over its cell of the extent.
+    xs = x0 + (np.arange(int(grid)) + 0.5) * (x1 - x0) / int(grid)
+    ys = y0 + (np.arange(int(grid)) + 0.5) * (y1 - y0) / int(grid)
+    X, Y = np.meshgrid(xs, ys, indexing="xy")
     logp = eval_on_grid(log_prob_fn, X, Y)
     logp = np.where(np.isfinite(logp), logp, -np.inf)
     if not np.isfinite(logp).any():
