@@ -21,7 +21,7 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "plot",
-        help="draw a figure of a run: field, loss, samples or density",
+        help="draw a figure of a run: field, loss, samples, density, anneal or animate",
         description="Draw a figure of a trained run and save it (PNG, PDF, SVG or JPG by the suffix of --out).\n\n"
         + "\n".join(f"  {k:<8} {v}" for k, v in KINDS.items()),
         epilog="examples:\n  scorefield plot field --run runs/five --out field.png\n"
