@@ -105,13 +105,28 @@ def test_animate_writes_a_gif(tiny_run, tmp_path):
         assert im.format == "GIF" and im.n_frames >= 6  # start, every level, samples
 
 
-def test_samples_figure_shows_the_image_upright(tiny_run):
+def exact_draws(monkeypatch, points):
+    """Replace the sampler by given points: these tests are about the figure, and the
+    end-to-end sampling path is covered above."""
+    import types
+
+    monkeypatch.setattr(
+        "scorefield.cli._plot._draw",
+        lambda r, n, args, trajectory_every: types.SimpleNamespace(samples=np.asarray(points)[:n]),
+    )
+
+
+def test_samples_figure_shows_the_image_upright(tiny_run, monkeypatch):
     import argparse
 
     from scorefield.cli._plot import _samples
 
+    exact_draws(monkeypatch, np.tile([[0.1, 0.55]], (100, 1)))  # inside pixel (1, 1): top left
     args = argparse.Namespace(kind="samples", n=100, steps_per_level=2, seed=0, ema=True, bins=None)
     fig = _samples(args, tiny_run / "run")
+    hist = np.asarray(fig.axes[1].images[0].get_array())
+    assert hist[1, 1] == hist.max() > 0 and np.count_nonzero(hist) == 1
+    assert "hist_tv" in fig.texts[0].get_text()
     im = fig.axes[0].images[0]
     probs = asym_image(tiny_run / "check.png").astype(float)
     probs /= probs.sum()
@@ -119,11 +134,12 @@ def test_samples_figure_shows_the_image_upright(tiny_run):
     assert im.origin == "upper" and tuple(im.get_extent()) == pytest.approx((0, 1, 0, 8 / 12))
     cell = (1 / 12) ** 2
     np.testing.assert_allclose(shown * cell, probs, atol=2e-3)  # PNG intensities are 8-bit
-    assert np.asarray(fig.axes[1].images[0].get_array()).shape == (8, 12)  # the image's own grid
+    assert hist.shape == (8, 12)  # the image's own grid
 
 
-def test_point_data_without_a_density(tiny_run, tmp_path, capsys):
+def test_point_data_without_a_density(tiny_run, tmp_path, capsys, monkeypatch):
     # The same model over point data: 'samples' compares histograms, 'density' has none.
+    exact_draws(monkeypatch, np.random.default_rng(1).uniform(0, 1, (100, 2)))
     np.save(tmp_path / "pts.npy", np.random.default_rng(0).uniform(0, 1, (300, 2)).astype(np.float32))
     run = with_data(tiny_run / "run", tmp_path / "points-run", f"points:{tmp_path / 'pts.npy'}")
     assert run_cli("samples", "--run", run, "--out", tmp_path / "s.png", "--n", 100, "--steps-per-level", 2) == 0
