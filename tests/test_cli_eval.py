@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from scorefield import InputError
 from scorefield.cli import main
-from scorefield.cli._eval import load_samples
+from scorefield.cli._eval import format_table, load_samples
 from scorefield.data import from_image_array, from_points, load
 from scorefield.metrics import evaluate
 
@@ -74,10 +74,10 @@ def test_evaluate_image_uses_hist_tv_with_spec_orientation():
 
 
 def test_evaluate_points_against_the_point_set():
-    pts = np.asarray(jr.normal(jr.key(0), (300, 3)))
+    pts = np.asarray(jr.normal(jr.key(0), (300, 2)))  # 2-D, 300: the shapes above, compiled once
     ds = from_points(pts)
     r = evaluate(ds, ds.sample(jr.key(1), 600), key=jr.key(2), score_fn=lambda x, s: -x, sigmas=[1.0], **SMALL)
-    assert r["reference"] == "point set" and r["dim"] == 3
+    assert r["reference"] == "point set" and r["reference_n"] == 300
     assert r["fisher_divergence"] is None  # a point set has no exact smoothed score
     assert "hist_tv" not in r and "mode_weights" not in r
     assert r["energy_distance"] < _spread(r, "energy_distance")
@@ -183,22 +183,39 @@ def test_load_samples_accepts_exactly_finite_n_by_d(tmp_path, a):
             load_samples(str(f))
 
 
-def test_cli_run_reports_fisher_divergence_per_level(tmp_path, capsys):
-    from scorefield.train import load_run, preset, train
+class _FakeRun:
+    """The part of `scorefield.train.Run` that `eval --run` uses, with a score model that
+    is the exact smoothed score scaled by 1.1: its relative Fisher divergence is 0.01."""
 
-    run_dir = tmp_path / "run"
-    cfg = preset("fast", data="toy:ncsn-mixture", width=16, depth=1, n_features=8, steps=20,
-                 steps_per_call=10, log_every=10, checkpoint_every=20, batch_size=64)
-    train(cfg, run_dir, progress=False)
+    sigmas = jnp.array([3.0, 1.0, 0.3, 0.1])
+
+    def __init__(self, path):
+        self.path = path
+        self.config = type("C", (), {"data": "toy:ncsn-mixture"})()
+
+    def dataset(self):
+        return load(self.config.data)
+
+    def score_fn(self, ema: bool = True):
+        assert ema  # eval judges the EMA weights, the ones `sample` uses
+        exact = self.dataset().target.smoothed_score
+        return lambda x, sigma: 1.1 * exact(x, sigma)
+
+
+def test_cli_run_reports_fisher_divergence_per_level(tmp_path, capsys, monkeypatch, mixture):
+    import scorefield.train
+
+    monkeypatch.setattr(scorefield.train, "load_run", _FakeRun)
     f = tmp_path / "s.npy"
-    np.save(f, np.asarray(load("toy:ncsn-mixture").sample(jr.key(0), 1000)))
-    code, out, err = _cli(capsys, "--run", str(run_dir), "--samples", str(f), "--json",
-                          "--repeats", "6", "--max-points", "300")
+    np.save(f, np.asarray(mixture.sample(jr.key(0), 1000)))
+    args = ["--run", str(tmp_path), "--samples", str(f), "--repeats", "6", "--max-points", "300"]
+    code, out, err = _cli(capsys, *args, "--json")
     assert code == 0, err
     r = json.loads(out)
-    sigmas = np.asarray(load_run(run_dir).sigmas)
-    np.testing.assert_allclose(r["fisher_sigmas"], sigmas, rtol=1e-6)
-    assert len(r["fisher_divergence"]) == len(sigmas)
-    # 20 steps of training: far from the exact score, so clearly above zero at every level.
-    assert all(v > 0 for v in r["fisher_divergence"])
-    assert r["run"] == str(run_dir)
+    np.testing.assert_allclose(r["fisher_sigmas"], np.asarray(_FakeRun.sigmas), rtol=1e-6)
+    np.testing.assert_allclose(r["fisher_relative"], 0.01, rtol=1e-4)
+    assert all(v > 0 for v in r["fisher_divergence"]) and r["run"] == str(tmp_path)
+    table = format_table(r)  # the text report of the same result, without recomputing it
+    rows = table.split("relative\n")[1].splitlines()
+    assert "Fisher divergence" in table and len(rows) == 4
+    np.testing.assert_allclose([float(row.split()[-1]) for row in rows], 0.01, rtol=1e-3)

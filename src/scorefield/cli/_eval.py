@@ -30,12 +30,15 @@ def register(sub) -> None:
         formatter_class=formatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", metavar="RUN", help="run directory: its data, and its score model for the Fisher divergence")
+    src.add_argument("--run", metavar="RUN",
+                     help="run directory: its data, and its score model for the Fisher divergence")
     src.add_argument("--data", metavar="SPEC", help="data spec: mnist, image:PATH, toy:NAME, points:PATH, ...")
     p.add_argument("--samples", required=True, metavar="FILE.npy", help="samples to judge, an (N, D) float array")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for reference draws and floors (default 0)")
-    p.add_argument("--repeats", type=positive_int, default=8, help="exact draws averaged in each floor (default 8)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="random seed for reference draws and floors (default 0)")
+    p.add_argument("--repeats", type=positive_int, default=8,
+                   help="exact draws averaged in each floor (default 8)")
     p.add_argument("--max-points", type=positive_int, default=2000,
                    help="samples used by the pairwise metrics, whose cost is quadratic in it (default 2000)")
     p.set_defaults(func=run)
@@ -50,18 +53,24 @@ def load_samples(path: str, dim: int | None = None):
     try:
         a = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise InputError(f"--samples {path}: no such file; give a .npy file written by 'scorefield sample'") from None
+        raise InputError(
+            f"--samples {path}: no such file; give a .npy file written by 'scorefield sample'"
+        ) from None
     except IsADirectoryError:
         raise InputError(f"--samples {path} is a directory; give a .npy file of shape (N, D)") from None
     except (ValueError, OSError, EOFError):
         raise InputError(f"--samples {path} is not a .npy array file (or holds pickled objects); "
                          "give a float array of shape (N, D) saved with numpy.save") from None
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
-        raise InputError(f"--samples {path} holds {getattr(a, 'dtype', type(a))} data; give a float array of shape (N, D)")
+        raise InputError(
+            f"--samples {path} holds {getattr(a, 'dtype', type(a))} data; give a float array of shape (N, D)"
+        )
     if a.ndim != 2 or a.shape[0] < 2:
         raise InputError(f"--samples {path} has shape {a.shape}; give an (N, D) array with N >= 2")
     if dim is not None and a.shape[1] != dim:
-        raise InputError(f"--samples {path} has {a.shape[1]} columns but the data is {dim}-D; give an (N, {dim}) array")
+        raise InputError(
+            f"--samples {path} has {a.shape[1]} columns but the data is {dim}-D; give an (N, {dim}) array"
+        )
     with np.errstate(over="ignore"):
         a = a.astype(np.float32)  # checked after the cast: beyond float32's range is inf
     finite = np.isfinite(a).all(axis=1)
@@ -135,7 +144,8 @@ def format_table(r: dict) -> str:
     lines.append(f"  {'metric':<{width}}  {'value':>10}  floor (exact samples, mean +- s.e.)")
     lines += [f"  {a:<{width}}  {b:>10}  {c}" for a, b, c in rows]
     if "pair_n" in r:
-        lines.append(f"  (pairwise metrics on {r['pair_n']} samples vs {r['pair_n']} {r['reference']})")
+        lines.append(f"  (pairwise metrics: {r['pair_n']} samples vs {r['reference_n']} {r['reference']}; "
+                     "floors: exact draws in place of the samples)")
     if "mode_weights" in r:
         got = " ".join(f"{w:.3f}" for w in r["mode_weights"])
         want = " ".join(f"{w:.3f}" for w in r["mode_weights_target"])

@@ -24,7 +24,8 @@ def image_probs(density_or_probs) -> Float[Array, "h w"]:
     probs = jnp.asarray(probs)
     if probs.ndim != 2 or probs.size == 0:
         raise InputError(
-            f"the image density must be a 2-D (height, width) array of probabilities, got shape {tuple(probs.shape)}"
+            "the image density must be a 2-D (height, width) array of probabilities, "
+            f"got shape {tuple(probs.shape)}"
         )
     if not jnp.issubdtype(probs.dtype, jnp.floating):
         probs = probs.astype(jnp.float32)
@@ -36,7 +37,9 @@ def image_probs(density_or_probs) -> Float[Array, "h w"]:
 
 
 @jax.jit
-def cell_counts(probs: Float[Array, "h w"], samples: Float[Array, "n 2"]) -> tuple[Float[Array, "h w"], Float[Array, ""]]:
+def cell_counts(
+    probs: Float[Array, "h w"], samples: Float[Array, "n 2"]
+) -> tuple[Float[Array, "h w"], Float[Array, ""]]:
     """Number of samples in each pixel cell (row 0 = top), and the number outside the image."""
     h, w = probs.shape
     m = max(h, w)

@@ -37,7 +37,8 @@ def mixture_params(mixture) -> tuple[Float[Array, "k d"], Float[Array, "k d d"],
         covs = jax.vmap(jnp.diag)(covs)
     if covs.shape != (k, d, d):
         raise InputError(
-            f"mixture covariances must have shape ({k}, {d}, {d}) or variances ({k}, {d}), got {tuple(covs.shape)}"
+            f"mixture covariances must have shape ({k}, {d}, {d}) or variances ({k}, {d}), "
+            f"got {tuple(covs.shape)}"
         )
     if weights.shape != (k,):
         raise InputError(f"mixture weights must have shape ({k},), got {tuple(weights.shape)}")
@@ -46,7 +47,10 @@ def mixture_params(mixture) -> tuple[Float[Array, "k d"], Float[Array, "k d d"],
 
 @jax.jit
 def responsibilities(
-    means: Float[Array, "k d"], covs: Float[Array, "k d d"], weights: Float[Array, " k"], x: Float[Array, " d"]
+    means: Float[Array, "k d"],
+    covs: Float[Array, "k d d"],
+    weights: Float[Array, " k"],
+    x: Float[Array, " d"],
 ) -> Float[Array, " k"]:
     """Posterior probability of each component given one point x: w_k N(x; mu_k, S_k) / p(x)."""
     logp = jax.vmap(lambda mu, cov: multivariate_normal.logpdf(x, mu, cov))(means, covs)
