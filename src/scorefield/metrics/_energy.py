@@ -22,9 +22,10 @@ def _energy(x, y, unbiased, block):
     sxy = pair_sum(_dist, x, y, block=block)
     sxx = pair_sum(_dist, x, x, block=block)
     syy = pair_sum(_dist, y, y, block=block)
-    # The diagonal |x_i - x_i| = 0 adds nothing, so only the divisor differs.
-    nx, ny = (n * (n - 1), m * (m - 1)) if unbiased else (n * n, m * m)
-    return 2.0 * sxy / (n * m) - sxx / nx - syy / ny
+    # The diagonal |x_i - x_i| = 0 adds nothing, so only the divisor differs. Divisors as
+    # Python floats: n * m overflows int32 once n, m > 46340.
+    nx, ny = (float(n * (n - 1)), float(m * (m - 1))) if unbiased else (float(n * n), float(m * m))
+    return 2.0 * sxy / float(n * m) - sxx / nx - syy / ny
 
 
 def energy_distance(

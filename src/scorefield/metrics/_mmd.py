@@ -64,10 +64,11 @@ def _mmd2(x, y, h, unbiased, block):
     sxy = pair_sum(k, x, y, block=block)
     sxx = pair_sum(k, x, x, block=block)
     syy = pair_sum(k, y, y, block=block)
+    nm = float(n * m)  # Python floats: n * m overflows int32 once n, m > 46340
     if unbiased:
         # k(x, x) = 1 on the diagonal: remove n of them from the within-sample sums.
-        return (sxx - n) / (n * (n - 1)) + (syy - m) / (m * (m - 1)) - 2.0 * sxy / (n * m)
-    return sxx / (n * n) + syy / (m * m) - 2.0 * sxy / (n * m)
+        return (sxx - n) / float(n * (n - 1)) + (syy - m) / float(m * (m - 1)) - 2.0 * sxy / nm
+    return sxx / float(n * n) + syy / float(m * m) - 2.0 * sxy / nm
 
 
 def mmd2(
@@ -91,7 +92,10 @@ def mmd2(
             (no diagonal terms), unbiased for the population MMD^2, can be < 0.
         block: rows per block; memory is O(block^2 d), never O(n m).
     Returns:
-        MMD^2, a float scalar in [0, 2] for the V-statistic.
+        MMD^2, a float scalar in [0, 2] for the V-statistic. It is a difference of three
+        kernel means of order 1, so float32 limits it to about 1e-7 absolute: 1% relative
+        error at N = 20000 near the floor (measured against float64); pass float64 arrays
+        with `jax_enable_x64` for more.
     """
     x = _validate.points("x", x, min_n=2 if unbiased else 1)
     y = _validate.points("y", y, min_n=2 if unbiased else 1)
