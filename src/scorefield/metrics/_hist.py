@@ -50,8 +50,9 @@ def cell_counts(
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)  # False for NaN too
     col = jnp.clip(jnp.floor(u), 0, w - 1).astype(jnp.int32)
     row = (h - 1) - jnp.clip(jnp.floor(v), 0, h - 1).astype(jnp.int32)
-    counts = jnp.zeros((h * w,), probs.dtype).at[row * w + col].add(inside.astype(probs.dtype))
-    return counts.reshape(h, w), jnp.sum(~inside).astype(probs.dtype)
+    # Integer counts: a float32 count stops growing at 2^24 samples in one cell.
+    counts = jnp.zeros((h * w,), jnp.int32).at[row * w + col].add(inside.astype(jnp.int32))
+    return counts.reshape(h, w).astype(probs.dtype), jnp.sum(~inside).astype(probs.dtype)
 
 
 @jax.jit
@@ -112,7 +113,7 @@ def _floor_values(probs, key, n, repeats):
         # Cells by inverse-CDF draws, then counts: O(n) memory, unlike a Gumbel draw over
         # all cells, and far faster than jax.random.multinomial's per-cell binomials.
         idx = jr.choice(k, p.shape[0], (n,), p=p)
-        counts = jnp.zeros_like(p).at[idx].add(1.0)
+        counts = jnp.zeros(p.shape, jnp.int32).at[idx].add(1)
         return 0.5 * jnp.sum(jnp.abs(counts / n - p))
 
     return lax.map(one, jr.split(key, repeats))
