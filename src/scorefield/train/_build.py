@@ -10,7 +10,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import ConfigError
 from ..losses import DenoisingScoreMatching, ExactScoreMatching, Objective, SlicedScoreMatching
-from ..nets import ReferenceNet, ScoreNet, SigmaNet
+from ..nets import GridNet, ReferenceNet, ScoreNet, SigmaNet
 from ..noise import geometric, sigma_max_ncsnv2
 from ._config import TrainConfig
 
@@ -34,6 +34,10 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
         changes["centre"] = [float(c) for c in x.mean(axis=0)]
     elif len(config.centre) != dim:
         raise ConfigError(f"centre has {len(config.centre)} entries but the data {config.data} has dimension {dim}")
+    if config.half_width == "auto":
+        centre = np.asarray(changes.get("centre", config.centre))
+        # the grids cover the data with a 10% margin; beyond it features are clamped
+        changes["half_width"] = float(1.1 * np.max(np.abs(x - centre)))
     if config.sigma_max == "auto":
         changes["sigma_max"] = sigma_max_ncsnv2(x)
     if config.sigma_min == "auto":
@@ -53,6 +57,9 @@ def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
     if config.net == "reference":
         return ReferenceNet(config.dim, sigmas(config), n_features=config.n_features, width=config.width,
                             depth=config.depth, centre=centre, key=key)
+    if config.net == "grid":
+        return GridNet(config.dim, resolutions=tuple(config.grid_resolutions), n_grid_features=config.grid_features,
+                       width=config.width, depth=config.depth, centre=centre, half_width=float(config.half_width), key=key)
     return SigmaNet(config.dim, n_features=config.n_features, feature_scale=config.feature_scale,
                     width=config.width, depth=config.depth, centre=centre, key=key)
 
@@ -82,5 +89,5 @@ def build_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def _require_resolved(config: TrainConfig) -> None:
-    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
+    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre, config.half_width):
         raise ConfigError("the configuration has unresolved \"auto\" values; call scorefield.train.resolve(config, dataset) first")

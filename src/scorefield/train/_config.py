@@ -15,10 +15,18 @@ from .._errors import ConfigError
 FORMAT_VERSION = 1
 
 _CHOICES = {
-    "net": ("reference", "sigma"),
+    "net": ("reference", "sigma", "grid"),
     "objective": ("dsm", "ssm", "exact"),
     "levels": ("all", "random", "continuous"),
     "lr_schedule": ("constant", "cosine"),
+}
+
+
+DEFAULT_SAMPLER = {"name": "pc", "levels": 100, "sigma_min": "auto", "snr": 0.16, "corrector_steps": 1}
+_SAMPLER_KEYS = {
+    "pc": {"name", "levels", "sigma_min", "snr", "corrector_steps"},
+    "annealed": {"name", "levels", "sigma_min", "steps_per_level", "eps"},
+    "langevin": {"name", "sigma", "step_size", "steps"},
 }
 
 
@@ -40,6 +48,9 @@ class TrainConfig:
     width: int = 128
     depth: int = 3
     centre: Any = "auto"  # "auto" or a list of D floats
+    half_width: Any = "auto"  # grid net: half side of the cube it covers; "auto" from data
+    grid_resolutions: list = field(default_factory=lambda: [8, 16, 32, 64])
+    grid_features: int = 4
     # noise and objective
     objective: str = "dsm"
     levels: str = "continuous"
@@ -56,6 +67,10 @@ class TrainConfig:
     grad_clip: float = 1.0  # global norm; 0 disables
     ema_decay: float = 0.999  # 0: the EMA is the current weights
     seed: int = 0
+    # the sampler this recipe is meant for (see scorefield.train.build_sampler); keys:
+    # name (pc | annealed | langevin), levels, sigma_min ("auto": max(config sigma_min,
+    # 0.01 sigma_max)), snr, corrector_steps, steps_per_level, sigma, step_size, steps
+    sampler: dict = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     # bookkeeping
     steps_per_call: int = 100  # steps fused into one compiled call (lax.scan)
     log_every: int = 100
@@ -88,7 +103,7 @@ class TrainConfig:
         for k, options in _CHOICES.items():
             if getattr(self, k) not in options:
                 raise ConfigError(f"{source}: {k}={getattr(self, k)!r} is not one of {', '.join(options)}")
-        for k in ("n_features", "width", "depth", "n_levels", "batch_size", "steps", "steps_per_call",
+        for k in ("grid_features", "n_features", "width", "depth", "n_levels", "batch_size", "steps", "steps_per_call",
                   "log_every", "checkpoint_every", "ssm_projections"):
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -113,9 +128,34 @@ class TrainConfig:
         if self.centre != "auto":
             if not (isinstance(self.centre, (list, tuple)) and all(isinstance(c, (int, float)) and math.isfinite(c) for c in self.centre)):
                 raise ConfigError(f"{source}: centre={self.centre!r} must be \"auto\" or a list of numbers")
+        if self.half_width != "auto" and not (isinstance(self.half_width, (int, float)) and math.isfinite(self.half_width) and self.half_width > 0):
+            raise ConfigError(f"{source}: half_width={self.half_width!r} must be a positive number or \"auto\"")
+        if not (isinstance(self.grid_resolutions, (list, tuple)) and self.grid_resolutions
+                and all(isinstance(r, int) and r >= 2 for r in self.grid_resolutions)):
+            raise ConfigError(f"{source}: grid_resolutions={self.grid_resolutions!r} must be a list of integers >= 2")
+        if self.net == "grid" and self.dim is not None and self.dim > 3:
+            raise ConfigError(f"{source}: net=\"grid\" is for data of dimension 1 to 3 (here {self.dim}); use net=\"sigma\"")
+        _validate_sampler(self.sampler, source)
         if self.net == "reference" and self.levels == "continuous":
             raise ConfigError(f"{source}: the reference network is defined only at its levels; use levels=\"all\" or \"random\" with net=\"reference\"")
         return self
+
+
+def _validate_sampler(s: Any, source: str) -> None:
+    if not isinstance(s, dict) or s.get("name") not in _SAMPLER_KEYS:
+        raise ConfigError(f"{source}: sampler must be a table with name one of {', '.join(_SAMPLER_KEYS)}")
+    extra = sorted(set(s) - _SAMPLER_KEYS[s["name"]])
+    if extra:
+        raise ConfigError(f"{source}: sampler {s['name']} has no option(s) {', '.join(extra)}; "
+                          f"valid: {', '.join(sorted(_SAMPLER_KEYS[s['name']] - {'name'}))}")
+    for k, v in s.items():
+        if k == "name" or (k in ("sigma_min", "eps") and v == "auto"):
+            continue
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        if k in ("levels", "corrector_steps", "steps_per_level", "steps"):
+            ok = isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or (k == "corrector_steps" and v == 0))
+        if not ok:
+            raise ConfigError(f"{source}: sampler option {k}={v!r} is out of range")
 
 
 def _coerce(key: str, value: Any, typ: Any, source: str) -> Any:
@@ -124,6 +164,10 @@ def _coerce(key: str, value: Any, typ: Any, source: str) -> Any:
         return int(value)
     if t == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if t == "dict" and not isinstance(value, dict):
+        raise ConfigError(f"{source}: {key} must be a table")
+    if t == "dict":
+        return {**DEFAULT_SAMPLER, **value} if value.get("name", "pc") == "pc" else dict(value)
     if t in ("int", "float", "str") and not isinstance(value, {"int": int, "float": (int, float), "str": str}[t]) or (
         t in ("int", "float") and isinstance(value, bool)
     ):
@@ -138,6 +182,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         objective="dsm", levels="all", n_levels=30, sigma_min=1e-4, sigma_max=1.0,
         batch_size=128, steps=50_000, lr=1e-3, lr_schedule="constant", warmup_steps=0,
         grad_clip=0.0, ema_decay=0.0,
+        # the reference's sampler: Langevin at its level 17 (sigma ~ 0.0221), step 1e-3
+        sampler={"name": "langevin", "sigma": 0.022122, "step_size": 1e-3, "steps": 2000},
     ),
     # Our recipe: continuous sigma, one log-uniform level per sample, warm-up, clipping, EMA.
     "default": dict(

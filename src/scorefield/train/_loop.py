@@ -190,7 +190,7 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
         from ..data import load
 
         dataset = load(config.data)
-    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
+    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre, config.half_width):
         config = resolve(config, dataset)
     _remove_stale_temporaries(out)
     _write(out / CONFIG, lambda: ckpt.write_json_atomic(out / CONFIG, config.to_dict()), None)

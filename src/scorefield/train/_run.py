@@ -54,6 +54,12 @@ class Run:
         model = self.ema_model if ema else self.model
         return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
 
+    def sampler(self, **overrides):
+        """(sampler, init): the sampler of the run's recipe, options overridable."""
+        from ._sampling import build_sampler
+
+        return build_sampler(self.config, **overrides)
+
     def dataset(self):
         """The run's training data, loaded from its spec."""
         from ..data import load
