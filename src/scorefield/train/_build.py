@@ -89,5 +89,7 @@ def build_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def _require_resolved(config: TrainConfig) -> None:
-    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre, config.half_width):
+    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre) or (
+        config.net == "grid" and config.half_width == "auto"
+    ):
         raise ConfigError("the configuration has unresolved \"auto\" values; call scorefield.train.resolve(config, dataset) first")
