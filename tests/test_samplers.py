@@ -222,3 +222,22 @@ def test_runner_input_errors():
 
     with pytest.raises(InputError, match="init"):
         S.sample(lang, MIX.score, jax.random.key(0), n=4, init=np.zeros((3, 2)))
+
+
+def test_sharded_over_two_cpu_devices_gives_the_same_samples(tmp_path):
+    # Particles split over 2 XLA CPU devices (a subprocess: the flag must precede JAX).
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import jax, numpy as np, scorefield.samplers as S\n"
+        "assert jax.device_count() == 2\n"
+        "r = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2,"
+        " init=S.GaussianInit(2.0), chunk_size=256, block_size=64)\n"
+        f"np.save({str(tmp_path / 'x.npy')!r}, r.samples)\n"
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    r = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2, init=S.GaussianInit(2.0))
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"), r.samples, rtol=1e-5, atol=1e-6)

@@ -45,9 +45,15 @@ def _fold(keys, data):
 
 
 @eqx.filter_jit
-def _start(sampler, fn, init, x0, init_key, run_key, lo, n, chunk: int, dim: int):
+def _start(sampler, fn, init, x0, init_key, run_key, lo, n, chunk: int, dim: int, sharding):
     """Starting points, per-particle keys and sampler states of particles lo..lo+chunk-1."""
     idx = lo + jnp.arange(chunk, dtype=jnp.int32)
+    if sharding is not None:
+        # Particles split over the local devices (e.g. CPU cores); everything downstream
+        # inherits the layout, and the network parameters are replicated.
+        idx = jax.lax.with_sharding_constraint(idx, sharding)
+        if x0 is not None:
+            x0 = jax.lax.with_sharding_constraint(x0, sharding)
     if x0 is None:
         x0 = jax.vmap(lambda i: init.sample(jax.random.fold_in(init_key, i), dim))(idx)
     keys = jax.vmap(jax.random.fold_in, (None, 0))(run_key, idx)
@@ -55,37 +61,59 @@ def _start(sampler, fn, init, x0, init_key, run_key, lo, n, chunk: int, dim: int
     return x0, keys, idx < n, state, evals
 
 
+def _to_blocks(tree, n_blocks):
+    """(chunk, ...) -> (n_blocks, chunk // n_blocks, ...); block j holds particles j, j + n_blocks, ...
+
+    This grouping keeps a particle-sharded layout local to each device."""
+    return jax.tree.map(lambda a: jnp.swapaxes(a.reshape(a.shape[0] // n_blocks, n_blocks, *a.shape[1:]), 0, 1), tree)
+
+
+def _from_blocks(tree):
+    return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1).reshape(-1, *a.shape[2:]), tree)
+
+
 @eqx.filter_jit
-def _segment(sampler, fn, state, evals, keys, level, t0, valid, n_steps: int, every: int | None):
-    level_keys = _fold(keys, level)
+def _segment(sampler, fn, state, evals, keys, level, t0, valid, n_steps: int, every: int | None, n_blocks: int):
+    """`n_steps` steps of `level` for a chunk: a sequential map over blocks of particles, each
+    running all its steps in one scan. Small blocks keep a block's activations in cache for
+    the whole scan, which is several times faster on CPU than stepping the whole chunk."""
     step = jax.vmap(lambda s, k: sampler.step(fn, s, level, k))
 
-    def body(carry, t):
-        state, evals, bad = carry
-        state, n = step(state, _fold(level_keys, t))
-        finite = jnp.all(jnp.isfinite(jax.vmap(sampler.position)(state)), axis=-1)
-        # First non-finite step per particle: cheap to track here, and it lets the
-        # error name the step without re-running the level.
-        bad = jnp.where((bad < 0) & ~finite & valid, t, bad)
-        return (state, evals + n, bad), None
+    def run_block(args):
+        state, evals, keys, valid = args
+        level_keys = _fold(keys, level)
 
-    carry = (state, evals, jnp.full(valid.shape, -1, jnp.int32))
-    frames = None
-    if every is None:
-        carry, _ = jax.lax.scan(body, carry, t0 + jnp.arange(n_steps))
-    else:
-        n_frames, rem = divmod(n_steps, every)
+        def body(carry, t):
+            state, evals, bad = carry
+            state, n = step(state, _fold(level_keys, t))
+            finite = jnp.all(jnp.isfinite(jax.vmap(sampler.position)(state)), axis=-1)
+            # First non-finite step per particle: cheap to track here, and it lets the
+            # error name the step without re-running the level.
+            bad = jnp.where((bad < 0) & ~finite & valid, t, bad)
+            return (state, evals + n, bad), None
 
-        def block(carry, ts):
-            carry, _ = jax.lax.scan(body, carry, ts)
-            return carry, jax.vmap(sampler.position)(carry[0])
+        carry = (state, evals, jnp.full(valid.shape, -1, jnp.int32))
+        frames = None
+        if every is None:
+            carry, _ = jax.lax.scan(body, carry, t0 + jnp.arange(n_steps))
+        else:
+            n_frames, rem = divmod(n_steps, every)
 
-        if n_frames:
-            ts = t0 + jnp.arange(n_frames * every).reshape(n_frames, every)
-            carry, frames = jax.lax.scan(block, carry, ts)
-        if rem:
-            carry, _ = jax.lax.scan(body, carry, t0 + n_frames * every + jnp.arange(rem))
-    state, evals, bad = carry
+            def frame(carry, ts):
+                carry, _ = jax.lax.scan(body, carry, ts)
+                return carry, jax.vmap(sampler.position)(carry[0])
+
+            if n_frames:
+                ts = t0 + jnp.arange(n_frames * every).reshape(n_frames, every)
+                carry, frames = jax.lax.scan(frame, carry, ts)
+            if rem:
+                carry, _ = jax.lax.scan(body, carry, t0 + n_frames * every + jnp.arange(rem))
+        return carry, frames
+
+    (state, evals, bad), frames = jax.lax.map(run_block, _to_blocks((state, evals, keys, valid), n_blocks))
+    state, evals, bad = _from_blocks((state, evals, bad))
+    if frames is not None:  # (n_blocks, F, B, D) -> (F, chunk, D)
+        frames = jax.vmap(_from_blocks, in_axes=1)(frames)
     first_bad = jnp.min(jnp.where(bad >= 0, bad, jnp.iinfo(jnp.int32).max))
     return state, evals, first_bad, frames
 
@@ -116,6 +144,7 @@ def sample(
     chunk_size: int = 65536,
     trajectory_every: int | None = None,
     max_steps_per_call: int = 10_000,
+    block_size: int = 256,
     progress: bool = False,
 ) -> SampleResult:
     """Run `sampler` on `n` particles and return their final positions.
@@ -142,6 +171,8 @@ def sample(
             trajectory). Memory is F * n * D floats.
         max_steps_per_call: longest scan one compiled call runs (progress and checks happen
             between calls).
+        block_size: particles stepped together inside a compiled call (a chunk is a
+            sequential map over blocks); small blocks stay in cache. Does not change results.
         progress: show a tqdm bar over chunks x levels on stderr.
     Returns:
         a `SampleResult`.
@@ -189,7 +220,22 @@ def sample(
             raise InputError("init contains NaN or inf; starting points must be finite")
         dim = x_given.shape[1]
 
+    if int(block_size) < 1:
+        raise ConfigError(f"block_size={block_size} must be at least 1")
+    devices = jax.local_devices()
     chunk = min(int(chunk_size), n)
+    shard = len(devices) > 1 and chunk >= 64 * len(devices)
+    # chunk = n_blocks * per_block, each block split evenly over the devices (padding
+    # particles beyond n are computed and dropped)
+    n_blocks = -(-chunk // int(block_size))
+    per_block = -(-chunk // n_blocks)
+    if shard:
+        per_block = -(-per_block // len(devices)) * len(devices)
+    chunk = n_blocks * per_block
+    sharding = None
+    if shard:
+        mesh = jax.sharding.Mesh(np.asarray(devices), ("particles",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("particles"))
     n_chunks = -(-n // chunk)
     segments = _segments(sampler.steps_per_level, int(max_steps_per_call), every)
     L = sampler.n_levels
@@ -213,7 +259,7 @@ def sample(
                 part = jnp.asarray(np.concatenate([part, np.repeat(part[-1:], chunk - len(part), 0)]))
             x0, keys, valid, state, evals = _start(
                 sampler, fn, init if x_given is None else None, part, init_key, run_key, jnp.asarray(lo, jnp.int32), jnp.asarray(n, jnp.int32),
-                chunk, dim
+                chunk, dim, sharding
             )
             frames = [np.asarray(x0)[None]] if every is not None else None
             if c == 0 and every is not None:
@@ -222,7 +268,8 @@ def sample(
                 lev = jnp.asarray(level, jnp.int32)
                 for t0, length in segments:
                     state, evals, bad, fr = _segment(
-                        sampler, fn, state, evals, keys, lev, jnp.asarray(t0, jnp.int32), valid, length, every
+                        sampler, fn, state, evals, keys, lev, jnp.asarray(t0, jnp.int32), valid, length, every,
+                        n_blocks,
                     )
                     bad = int(bad)
                     if bad != np.iinfo(np.int32).max:

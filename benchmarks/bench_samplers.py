@@ -1,0 +1,110 @@
+"""Particle-steps per second of annealed Langevin with the seed network.
+
+Compares, in one run and on this machine:
+  reference  one particle, a lax.scan over steps (the reference walkthrough's loop)
+  vmap       the same chain loop naively vmapped over N particles
+  runner     scorefield.samplers.sample(AnnealedLangevin(...)) over N particles
+  matmul     the dense fp32 matmul bound: FLOP/s of a large matmul / FLOPs of one evaluation
+and prints each rate and its ratio to the reference. Usage:
+
+    .venv/bin/python benchmarks/bench_samplers.py [--n 16384] [--steps 20] [--devices 2]
+
+`--devices K` splits the CPU into K XLA devices (set before JAX starts) so the runner
+shards particles over cores; the other rows are unaffected by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=4096, help="particles (runner and vmap)")
+    p.add_argument("--levels", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="steps per level")
+    p.add_argument("--ref-steps", type=int, default=5000, help="steps of the single-particle loop")
+    p.add_argument("--devices", type=int, default=os.cpu_count() or 1, help="XLA CPU devices for the runner")
+    p.add_argument("--repeats", type=int, default=2)
+    args = p.parse_args()
+    if args.devices > 1:
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={args.devices}"
+        )
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import scorefield.samplers as S
+    from scorefield.nets import ReferenceNet
+
+    sigmas = S.geometric(1.0, 1e-4, 30)
+    net = ReferenceNet(2, sigmas, n_features=256, width=128, depth=3, centre=jnp.asarray([0.5, 0.5]),
+                       key=jax.random.key(0))
+    score = lambda x, sigma: net(x, sigma)  # noqa: E731
+    grid = sigmas[:: max(1, 30 // args.levels)][: args.levels]
+    eps = 1e-3
+
+    def best(f, *a):
+        f(*a)  # compile and warm up
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            jax.block_until_ready(f(*a))
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    # reference: one particle, one lax.scan (as the walkthrough's sampler), at level 17
+    sigma17 = sigmas[17]
+
+    def chain(x, key, n_steps):
+        def body(x, k):
+            z = jax.random.normal(k, x.shape)
+            return x + 0.5 * eps * score(x, sigma17) + jnp.sqrt(eps) * z, None
+
+        return jax.lax.scan(body, x, jax.random.split(key, n_steps))[0]
+
+    ref = jax.jit(lambda x, k: chain(x, k, args.ref_steps))
+    t = best(ref, jnp.asarray([0.5, 0.5]), jax.random.key(1))
+    rate_ref = args.ref_steps / t
+
+    # naive vmap of the chain over particles
+    total = args.levels * args.steps
+    vm = jax.jit(jax.vmap(lambda x, k: chain(x, k, total)))
+    x0 = jax.random.uniform(jax.random.key(2), (args.n, 2))
+    keys = jax.random.split(jax.random.key(3), args.n)
+    t = best(vm, x0, keys)
+    rate_vmap = args.n * total / t
+
+    # the runner
+    # eta_1 = eps on the largest level, smaller below: an untrained network stays finite
+    sampler = S.AnnealedLangevin(grid, args.steps, eps=eps * float(grid[-1] / grid[0]) ** 2, denoise=False)
+    run = lambda: S.sample(sampler, score, jax.random.key(4), n=args.n, dim=2,  # noqa: E731
+                           init=S.GaussianInit(1.0, 0.5)).samples
+    t = best(run)
+    rate_runner = args.n * total / t
+
+    # matmul bound: FLOPs of one evaluation (dense layers + feature projections)
+    f = 2 * 256
+    flops_eval = 2 * (2 * f) + 2 * (f + 2) * 128 + 2 * 2 * 128 * 128 + 2 * 128 * 2
+    a = jax.random.normal(jax.random.key(5), (4096, 512))
+    b = jax.random.normal(jax.random.key(6), (512, 512))
+    mm = jax.jit(lambda a, b: a @ b)
+    t = best(mm, a, b)
+    flops_s = 2 * 4096 * 512 * 512 / t
+    rate_mm = flops_s / flops_eval
+
+    print(f"# bench_samplers  jax {jax.__version__}  devices {jax.device_count()}  cpus {os.cpu_count()}  "
+          f"N={args.n} levels={args.levels} steps/level={args.steps}")
+    print(f"{'what':12s} {'particle-steps/s':>18s} {'x reference':>12s}")
+    for name, r in [("reference", rate_ref), ("vmap", rate_vmap), ("runner", rate_runner), ("matmul bound", rate_mm)]:
+        print(f"{name:12s} {r:18,.0f} {r / rate_ref:12.2f}")
+    print(f"(matmul {flops_s / 1e9:.1f} GFLOP/s, {flops_eval} FLOPs per evaluation)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

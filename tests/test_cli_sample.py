@@ -1,0 +1,107 @@
+"""`scorefield sample` end to end (in process, small n)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scorefield.cli import main
+
+
+def run(capsys, *argv):
+    code = main(["sample", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exact_ncsn_mixture_annealed(tmp_path, capsys):
+    f = tmp_path / "toy.npy"
+    code, out, err = run(
+        capsys, "--exact", "toy:ncsn-mixture", "--n", "1000", "--out", str(f), "--sigma-max", "20", "--sigma-min", "1",
+        "--levels", "10", "--steps-per-level", "100", "--eps", "0.1", "--init", "uniform:-8,8", "--quiet", "--seed", "3",
+    )
+    assert code == 0, err
+    x = np.load(f)
+    assert x.shape == (1000, 2) and x.dtype == np.float32
+    # weight of the (5, 5) mode: 0.8 within 4 binomial standard errors
+    assert abs(np.mean(x.sum(1) > 0) - 0.8) < 4 * np.sqrt(0.16 / 1000)
+    assert "wrote 1000 samples" in out and "1001.0 score evaluations per sample" in out and " s" in out
+    assert list(tmp_path.iterdir()) == [f]  # no temporary files left behind
+
+
+def test_exact_mnist_lands_on_the_image(tmp_path, capsys):
+    f = tmp_path / "five.npy"
+    code, out, err = run(capsys, "--exact", "mnist", "--n", "400", "--out", str(f), "--levels", "8",
+                         "--steps-per-level", "20", "--quiet")
+    assert code == 0, err
+    x = np.load(f)
+    assert x.shape == (400, 2) and np.all(np.isfinite(x))
+    # The image spans [0, 1]^2; the smoothed density at sigma_min ~ 4e-3 puts nearly all mass there.
+    assert np.mean(np.all((x > -0.02) & (x < 1.02), axis=1)) > 0.95
+
+
+def test_exact_nuts_and_trajectory(tmp_path, capsys):
+    f, t = tmp_path / "m.npy", tmp_path / "traj.npy"
+    code, out, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "64", "--out", str(f), "--sampler", "nuts",
+                         "--steps", "20", "--trajectory", str(t), "--trajectory-every", "5", "--quiet")
+    assert code == 0, err
+    assert np.load(f).shape == (64, 2)
+    assert np.load(t).shape == (1 + 4 + 1, 64, 2)
+
+
+def test_divergence_is_exit_1_and_writes_nothing(tmp_path, capsys):
+    f = tmp_path / "bad.npy"
+    code, out, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "16", "--out", str(f), "--sampler", "langevin",
+                         "--step-size", "1e4", "--steps", "200", "--quiet")
+    assert code == 1
+    assert "diverged" in err and "level 0" in err and "step" in err and len(err.strip().splitlines()) == 1
+    assert not f.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--exact", "toy:moons", "--n", "4"], "closed-form"),
+        (["--exact", "toy:ncsn-mixture", "--n", "4", "--init", "uniform:3,1"], "LOW < HIGH"),
+        (["--exact", "toy:ncsn-mixture", "--n", "4", "--sigma-max", "1", "--sigma-min", "2"], "--sigma-min"),
+        (["--exact", "nonsense-spec", "--n", "4"], "nonsense"),
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys, argv, needle):
+    f = tmp_path / "x.npy"
+    code, out, err = run(capsys, *argv, "--out", str(f), "--quiet")
+    assert code == 2, err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not f.exists()
+
+
+def test_out_must_be_npy_in_an_existing_directory(tmp_path, capsys):
+    code, _, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "4", "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and ".npy" in err
+    code, _, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "4", "--out", str(tmp_path / "no" / "x.npy"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_usage_errors_and_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["sample", "--exact", "mnist", "--n", "0", "--out", "x.npy"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["sample", "--help"])
+    assert e.value.code == 0
+    assert "example" in capsys.readouterr().out
+
+
+def test_run_with_log_density_sampler_is_clear_error(tmp_path, capsys):
+    # A tiny real run (2 training steps) so the --run path is exercised end to end.
+    rd = tmp_path / "run"
+    assert main(["train", "--data", "toy:ncsn-mixture", "--out", str(rd), "--preset", "fast", "--steps", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    code, _, err = run(capsys, "--run", str(rd), "--n", "4", "--out", str(tmp_path / "x.npy"), "--sampler", "mala")
+    assert code == 2 and "log-density" in err
+    f = tmp_path / "r.npy"
+    code, out, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--steps-per-level", "5", "--quiet")
+    assert code == 0, err
+    x = np.load(f)
+    assert x.shape == (32, 2) and np.all(np.isfinite(x))
+    assert "score evaluations per sample" in out
