@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from jaxtyping import ArrayLike, Float
 from matplotlib.figure import Figure
@@ -13,20 +15,22 @@ from ._render import new_figure
 
 def annealing_strip(
     trajectory_by_level: Float[ArrayLike, "L N 2"],
-    sigmas: Float[ArrayLike, " L"],
+    sigmas: Float[ArrayLike, " L"] | None,
     *,
     lims=None,
     max_panels: int = 6,
     background=None,
     max_points: int = 5000,
     title: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Figure:
     """A row of scatter panels: the particles after each annealing level.
 
     Arguments:
         trajectory_by_level: (L, N, 2) particle positions at the end of each level, in the
             order they were run (largest sigma first for annealed Langevin).
-        sigmas: (L,) the noise level of each entry, data units.
+        sigmas: (L,) the noise level of each entry, data units; may be None when `labels`
+            names the panels instead.
         lims: plot range, (lo, hi) or ((xlo, xhi), (ylo, yhi)); default the final cloud's
             0.5-99.5 percentile box with a 25% margin (earlier, wider clouds are cropped).
         max_panels: at most this many levels, spread evenly, first and last kept.
@@ -34,16 +38,26 @@ def annealing_strip(
             coordinates.
         max_points: particles drawn per panel (the first ones).
         title: figure title.
+        labels: one panel title per entry (e.g. "step 50" for snapshots of a chain at one
+            noise level); default "level l: σ = ...".
 
     Returns:
         The Figure.
     """
     traj = as_points(trajectory_by_level, "trajectory_by_level", ndim=3)
-    sig = seq(sigmas, "sigmas")
-    if sig.size != traj.shape[0]:
+    if labels is None:
+        if sigmas is None:
+            raise InputError("annealing_strip needs sigmas (one per level) or labels (one per panel)")
+        sig = seq(sigmas, "sigmas")
+        if sig.size != traj.shape[0]:
+            raise InputError(
+                f"sigmas has {sig.size} entries but trajectory_by_level has {traj.shape[0]} levels; "
+                "give one sigma per level"
+            )
+        labels = [f"level {level}: σ = {sig[level]:.3g}" for level in range(sig.size)]
+    elif len(labels) != traj.shape[0]:
         raise InputError(
-            f"sigmas has {sig.size} entries but trajectory_by_level has {traj.shape[0]} levels; "
-            "give one sigma per level"
+            f"labels has {len(labels)} entries but trajectory_by_level has {traj.shape[0]}; give one per entry"
         )
     if int(max_panels) < 1 or int(max_points) < 1:
         raise InputError("max_panels and max_points must be positive integers")
@@ -63,6 +77,6 @@ def annealing_strip(
         ax.scatter(pts[:, 0], pts[:, 1], s=size, c="tab:blue", alpha=0.6, linewidths=0, zorder=2)
         setup_spatial(ax, lims)
         ax.label_outer()
-        ax.set_title(f"level {level}: σ = {sig[level]:.3g}", fontsize=9)
+        ax.set_title(labels[level], fontsize=9)
     fig.suptitle(title if title is not None else f"annealed particles ({traj.shape[1]:,}) by noise level")
     return fig

@@ -1,0 +1,58 @@
+"""How big the walkthrough is: the full demo, and the `--fast` one for tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .._errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes of the walkthrough (SPEC section 2) as `scorefield demo` runs it.
+
+    Attributes:
+        preset: training preset of steps 4-5 ("default": our recipe, as `scorefield train`).
+        train_overrides: TrainConfig keys replacing the preset's (e.g. fewer steps).
+        mixture_particles: particles of the many-particle Langevin run of step 2 (the
+            reference ran one).
+        langevin_steps: Langevin steps of step 2 (200 in the reference, step 0.01).
+        path_frames: frames of the one-particle animation of step 2 (one per step when it
+            is at least `langevin_steps` + 1).
+        exact_samples: exact samples of the image drawn in step 3 (10,000 in the reference).
+        samples: particles sampled from the learned score in step 7.
+        animation_particles: particles drawn in the animation of step 7 (the first ones).
+        floor_repeats: draws averaged for the hist_tv floor.
+        dpi: dots per inch of the figures.
+    """
+
+    preset: str = "default"
+    train_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    mixture_particles: int = 500
+    langevin_steps: int = 200
+    path_frames: int = 201
+    exact_samples: int = 10_000
+    samples: int = 10_000
+    animation_particles: int = 2_000
+    floor_repeats: int = 64
+    dpi: int = 100
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ConfigError(f"demo setting {f.name}={v!r} must be a positive integer")
+
+    @classmethod
+    def full(cls, **changes) -> "DemoSettings":
+        """The demo of `scorefield demo`: the default recipe and 10,000 samples."""
+        return cls(**changes)
+
+    @classmethod
+    def fast(cls, **changes) -> "DemoSettings":
+        """`scorefield demo --fast`: the "fast" preset and fewer particles; seconds, for tests."""
+        base = dict(preset="fast", mixture_particles=300, path_frames=101, samples=2_000,
+                    animation_particles=500, floor_repeats=16, dpi=80)
+        return cls(**{**base, **changes})
