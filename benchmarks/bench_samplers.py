@@ -3,7 +3,8 @@
 Compares, in one run and on this machine:
   reference  one particle, a lax.scan over steps (the reference walkthrough's loop)
   vmap       the same chain loop naively vmapped over N particles
-  runner     scorefield.samplers.sample(AnnealedLangevin(...)) over N particles
+  runner     scorefield.samplers.sample(AnnealedLangevin(...)) over N particles, in blocks
+             of 256 (default) and as one block of N (the naive layout inside the runner)
   matmul     the dense fp32 matmul bound: FLOP/s of a large matmul / FLOPs of one evaluation
 and prints each rate and its ratio to the reference. Usage:
 
@@ -83,10 +84,12 @@ def main() -> None:
     # the runner
     # eta_1 = eps on the largest level, smaller below: an untrained network stays finite
     sampler = S.AnnealedLangevin(grid, args.steps, eps=eps * float(grid[-1] / grid[0]) ** 2, denoise=False)
-    run = lambda: S.sample(sampler, score, jax.random.key(4), n=args.n, dim=2,  # noqa: E731
-                           init=S.GaussianInit(1.0, 0.5)).samples
-    t = best(run)
-    rate_runner = args.n * total / t
+    def runner(block_size):
+        return lambda: S.sample(sampler, score, jax.random.key(4), n=args.n, dim=2, block_size=block_size,
+                                init=S.GaussianInit(1.0, 0.5)).samples
+
+    rate_runner = args.n * total / best(runner(256))
+    rate_unblocked = args.n * total / best(runner(args.n))
 
     # matmul bound: FLOPs of one evaluation (dense layers + feature projections)
     f = 2 * 256
@@ -100,9 +103,11 @@ def main() -> None:
 
     print(f"# bench_samplers  jax {jax.__version__}  devices {jax.device_count()}  cpus {os.cpu_count()}  "
           f"N={args.n} levels={args.levels} steps/level={args.steps}")
-    print(f"{'what':12s} {'particle-steps/s':>18s} {'x reference':>12s}")
-    for name, r in [("reference", rate_ref), ("vmap", rate_vmap), ("runner", rate_runner), ("matmul bound", rate_mm)]:
-        print(f"{name:12s} {r:18,.0f} {r / rate_ref:12.2f}")
+    print(f"{'what':18s} {'particle-steps/s':>18s} {'x reference':>12s}")
+    rows = [("reference", rate_ref), ("vmap", rate_vmap), ("runner, one block", rate_unblocked),
+            ("runner", rate_runner), ("matmul bound", rate_mm)]
+    for name, r in rows:
+        print(f"{name:18s} {r:18,.0f} {r / rate_ref:12.2f}")
     print(f"(matmul {flops_s / 1e9:.1f} GFLOP/s, {flops_eval} FLOPs per evaluation)")
 
 

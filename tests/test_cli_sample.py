@@ -100,8 +100,9 @@ def test_run_with_log_density_sampler_is_clear_error(tmp_path, capsys):
     code, _, err = run(capsys, "--run", str(rd), "--n", "4", "--out", str(tmp_path / "x.npy"), "--sampler", "mala")
     assert code == 2 and "log-density" in err
     f = tmp_path / "r.npy"
-    code, out, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--steps-per-level", "5", "--quiet")
+    # Without --sampler: the run's own sampler (the recipe's PC), here with 20 levels.
+    code, out, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--levels", "20", "--quiet")
     assert code == 0, err
     x = np.load(f)
     assert x.shape == (32, 2) and np.all(np.isfinite(x))
-    assert "score evaluations per sample" in out
+    assert "with pc" in out and "40.0 score evaluations per sample" in out

@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     src.add_argument("--exact", metavar="SPEC", help="a data spec with a closed-form smoothed score (e.g. toy:ncsn-mixture, mnist)")
     p.add_argument("--n", type=_positive_int, required=True, help="number of samples")
     p.add_argument("--out", required=True, metavar="FILE.npy", help="output file, float32 (N, D)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="annealed", help="default: annealed")
+    p.add_argument("--sampler", choices=SAMPLERS, help="default: the run's own sampler (--run; see config.json) or annealed (--exact)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     g = p.add_argument_group("noise grid")
     g.add_argument("--sigma-max", type=_positive_float, help="largest sigma (data units)")
@@ -70,15 +70,15 @@ def register(subparsers) -> None:
     g.add_argument("--levels", type=_positive_int, help="number of levels (annealed: the run's or 30; pc: 500)")
     g.add_argument("--sigma", type=float, help="the one level of langevin/uhmc/mala/hmc/nuts (default --sigma-min; 0 = unsmoothed, --exact only)")
     g = p.add_argument_group("sampler options")
-    g.add_argument("--steps-per-level", type=_positive_int, default=100, help="annealed: T (default 100)")
+    g.add_argument("--steps-per-level", type=_positive_int, help="annealed: T (default 100)")
     g.add_argument("--eps", type=_positive_float, help="annealed: step scale, eta_i = eps sigma_i^2/sigma_L^2 (default: NCSNv2's rule)")
     g.add_argument("--no-denoise", action="store_true", help="annealed: skip the final denoising step")
-    g.add_argument("--steps", type=_positive_int, default=1000, help="langevin/uhmc/mala/hmc/nuts: steps per particle (default 1000)")
+    g.add_argument("--steps", type=_positive_int, help="langevin/uhmc/mala/hmc/nuts: steps per particle (default 1000)")
     g.add_argument("--step-size", type=_positive_float, help="langevin/uhmc/mala/hmc/nuts: step (default scales with --sigma-max)")
     g.add_argument("--leapfrog", type=_positive_int, default=5, help="uhmc/hmc: leapfrog steps per step (default 5)")
     g.add_argument("--friction", type=_positive_float, help="uhmc: friction gamma (default: full momentum refresh)")
-    g.add_argument("--snr", type=_positive_float, default=0.16, help="pc: corrector signal-to-noise ratio (default 0.16)")
-    g.add_argument("--corrector-steps", type=int, default=1, help="pc: Langevin corrector steps per level (default 1)")
+    g.add_argument("--snr", type=_positive_float, help="pc: corrector signal-to-noise ratio (default 0.16)")
+    g.add_argument("--corrector-steps", type=int, help="pc: Langevin corrector steps per level (default 1)")
     g.add_argument("--rtol", type=_positive_float, default=1e-4, help="ode: relative tolerance (default 1e-4)")
     g.add_argument("--atol", type=_positive_float, default=1e-4, help="ode: absolute tolerance (default 1e-4)")
     g.add_argument("--init", metavar="INIT", help="start: uniform:LOW,HIGH or gaussian:SCALE[,CENTRE] (default N(data centre, sigma_max^2 I))")
@@ -116,7 +116,7 @@ def _save_atomic(path: Path, array) -> None:
 def run(args) -> int:
     out = _check_out(args.out, "--out")
     traj_out = _check_out(args.trajectory, "--trajectory") if args.trajectory else None
-    if args.corrector_steps < 0:
+    if args.corrector_steps is not None and args.corrector_steps < 0:
         raise InputError(f"--corrector-steps {args.corrector_steps} must be 0 or more")
 
     import jax
@@ -172,26 +172,36 @@ def run(args) -> int:
 
     step_size = args.step_size
     scale = sigma_max / 20.0  # default steps scale with the spread of the data
-    if args.sampler == "annealed":
+    steps = args.steps or 1000
+    init = S.parse_init(args.init) if args.init else S.GaussianInit(float(sigma_max), jnp.asarray(centre))
+    if args.sampler is None and args.run:
+        # the sampler the run's recipe was made for, with any options given here replacing its own
+        sampler, run_init = run_.sampler(
+            levels=args.levels, sigma_min=args.sigma_min, snr=args.snr, corrector_steps=args.corrector_steps,
+            steps_per_level=args.steps_per_level, eps=args.eps, sigma=args.sigma, step_size=args.step_size,
+            steps=args.steps,
+        )
+        init = init if args.init else run_init
+    elif (args.sampler or "annealed") == "annealed":
         levels = args.levels or default_levels
         grid = S.geometric(sigma_max, sigma_min, levels) if (args.levels or args.sigma_max or args.sigma_min or args.exact) else jnp.asarray(grid)
-        sampler = S.AnnealedLangevin(grid, args.steps_per_level, eps=args.eps, denoise=not args.no_denoise)
+        sampler = S.AnnealedLangevin(grid, args.steps_per_level or 100, eps=args.eps, denoise=not args.no_denoise)
     elif args.sampler == "pc":
-        sampler = S.PredictorCorrector(S.geometric(sigma_max, sigma_min, args.levels or 500), args.corrector_steps, args.snr)
+        sampler = S.PredictorCorrector(S.geometric(sigma_max, sigma_min, args.levels or 500),
+                                       1 if args.corrector_steps is None else args.corrector_steps, args.snr or 0.16)
     elif args.sampler == "ode":
         sampler = S.ProbabilityFlowODE(sigma_max, sigma_min, rtol=args.rtol, atol=args.atol)
     elif args.sampler == "langevin":
-        sampler = S.Langevin(sigma, step_size or scale**2, args.steps)
+        sampler = S.Langevin(sigma, step_size or scale**2, steps)
     elif args.sampler == "uhmc":
-        sampler = S.UnderdampedLangevin(sigma, step_size or scale, args.steps, args.leapfrog, args.friction)
+        sampler = S.UnderdampedLangevin(sigma, step_size or scale, steps, args.leapfrog, args.friction)
     elif args.sampler == "mala":
-        sampler = S.MALA(step_size or scale**2 / 2, args.steps)
+        sampler = S.MALA(step_size or scale**2 / 2, steps)
     elif args.sampler == "hmc":
-        sampler = S.HMC(step_size or scale, args.steps, args.leapfrog)
+        sampler = S.HMC(step_size or scale, steps, args.leapfrog)
     else:
-        sampler = S.NUTS(step_size or scale, args.steps)
+        sampler = S.NUTS(step_size or scale, steps)
 
-    init = S.parse_init(args.init) if args.init else S.GaussianInit(float(sigma_max), jnp.asarray(centre))
     result = S.sample(
         sampler,
         score_fn,
@@ -208,7 +218,7 @@ def run(args) -> int:
     if traj_out:
         _save_atomic(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
     print(
-        f"wrote {args.n} samples (D={dim}) from {source} with {args.sampler} to {out}: "
+        f"wrote {args.n} samples (D={dim}) from {source} with {sampler.name} to {out}: "
         f"{result.n_score_evals_per_sample:.1f} score evaluations per sample, {result.wall_time:.1f} s",
         file=sys.stdout,
     )
