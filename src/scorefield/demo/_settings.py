@@ -24,6 +24,7 @@ class DemoSettings:
         exact_samples: exact samples of the image drawn in step 3 (10,000 in the reference).
         samples: particles sampled from the learned score in step 7.
         animation_particles: particles drawn in the animation of step 7 (the first ones).
+        anneal_frames: at most this many frames in the animation of step 7.
         floor_repeats: draws averaged for the hist_tv floor.
         dpi: dots per inch of the figures.
     """
@@ -36,6 +37,7 @@ class DemoSettings:
     exact_samples: int = 10_000
     samples: int = 10_000
     animation_particles: int = 2_000
+    anneal_frames: int = 200
     floor_repeats: int = 64
     dpi: int = 100
 
@@ -53,6 +55,6 @@ class DemoSettings:
     @classmethod
     def fast(cls, **changes) -> "DemoSettings":
         """`scorefield demo --fast`: the "fast" preset and fewer particles; seconds, for tests."""
-        base = dict(preset="fast", mixture_particles=300, path_frames=101, samples=2_000,
-                    animation_particles=500, floor_repeats=16, dpi=80)
+        base = dict(preset="fast", mixture_particles=300, path_frames=51, samples=2_000,
+                    animation_particles=400, anneal_frames=51, floor_repeats=16, dpi=80)
         return cls(**{**base, **changes})

@@ -217,7 +217,7 @@ def step45_train(ctx: Context, dataset, *, log=None):
     ctx.data(5, f"{RUN_DIR}/config.json", "The trained run",
              "The run directory: config.json (every setting, resolved), metrics.jsonl (step, loss, "
              "wall seconds) and the checkpoint (plain arrays, no pickle). "
-             f"Use it with scorefield sample --run {ctx.out.name}/{RUN_DIR} or scorefield plot.")
+             f"Use it with scorefield sample --run {ctx.out}/{RUN_DIR} or scorefield plot.")
     ctx.metrics["train"] = {
         "preset": s.preset, "steps": int(run.step), "batch_size": int(config.batch_size),
         "wall_s": wall, "final_loss": float(records[-1]["loss"]) if records else None,
@@ -291,7 +291,7 @@ def step7_sample(ctx: Context, run, dataset):
                "density; the histogram is upright.")
     ctx.data(7, SAMPLES, "The samples",
              f"The {n:,} samples as a float32 array of shape ({n}, 2), points (x, y) with y up. "
-             f"Judge them with scorefield eval --data mnist --samples {ctx.out.name}/{SAMPLES}.")
+             f"Judge them with scorefield eval --data mnist --samples {ctx.out}/{SAMPLES}.")
 
     traj, index = res.trajectory, res.trajectory_index
     sig = np.asarray(sampler.sigmas) if hasattr(sampler, "sigmas") else None
@@ -309,7 +309,7 @@ def step7_sample(ctx: Context, run, dataset):
     ctx.animation(7, "07_anneal.gif", traj[:, :m], "The cloud across the annealing",
                   f"{m:,} of the particles from the prior N(centre, σ_max² I) down the noise levels to the "
                   "samples, over the faint image: the cloud contracts onto the digit as σ shrinks.",
-                  background=probs, lims=lims, trail=0, fps=15, max_frames=200,
+                  background=probs, lims=lims, trail=0, fps=15, max_frames=s.anneal_frames,
                   labels=[label(int(lv), int(t)) for lv, t in index],
                   title=f"{what}: {m:,} particles")
 
