@@ -199,3 +199,13 @@ def test_annealing_strip_labels_name_the_panels():
         plot.annealing_strip(traj, None, labels=["a", "b"])
     with pytest.raises(InputError, match="sigmas"):
         plot.annealing_strip(traj, None)
+
+
+def test_settings_refuse_non_positive_sizes():
+    from scorefield._errors import ConfigError
+    from scorefield.demo import DemoSettings
+
+    assert DemoSettings.fast().preset == "fast" and DemoSettings.full().samples == 10_000
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ConfigError, match="samples"):
+            DemoSettings(samples=bad)
