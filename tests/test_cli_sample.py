@@ -106,3 +106,16 @@ def test_run_with_log_density_sampler_is_clear_error(tmp_path, capsys):
     x = np.load(f)
     assert x.shape == (32, 2) and np.all(np.isfinite(x))
     assert "with pc" in out and "40.0 score evaluations per sample" in out
+
+
+def test_interrupt_leaves_no_output_file(tmp_path, capsys, monkeypatch):
+    import scorefield.samplers as S
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(S, "sample", interrupted)
+    f = tmp_path / "x.npy"
+    code, _, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "4", "--out", str(f), "--quiet")
+    assert code == 130 and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
