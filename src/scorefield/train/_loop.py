@@ -155,6 +155,8 @@ def train(
         from ..data import load
 
         dataset = load(config.data)
+    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
+        config = resolve(config, dataset)  # so does a config that does not fit the data
     return _fit(config, prepare_run_dir(out, resume=False), False, dataset, progress, on_chunk)
 
 
