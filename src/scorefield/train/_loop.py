@@ -22,7 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._errors import ConfigError, DivergenceError, InputError, ScorefieldError
 from . import _checkpoint as ckpt
-from ._build import build_objective, build_optimizer, keys, resolve
+from ._build import build_objective, build_optimizer, is_resolved, keys, resolve
 from ._config import TrainConfig, read_config_json
 from ._state import TrainState, from_arrays, init_state, step_key, to_arrays
 
@@ -155,7 +155,7 @@ def train(
         from ..data import load
 
         dataset = load(config.data)
-    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre):
+    if not is_resolved(config):
         config = resolve(config, dataset)  # so does a config that does not fit the data
     return _fit(config, prepare_run_dir(out, resume=False), False, dataset, progress, on_chunk)
 
@@ -192,10 +192,9 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
         from ..data import load
 
         dataset = load(config.data)
-    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre, config.half_width):
+    if not is_resolved(config):
         config = resolve(config, dataset)
     _remove_stale_temporaries(out)
-    _write(out / CONFIG, lambda: ckpt.write_json_atomic(out / CONFIG, config.to_dict()), None)
 
     wall0 = 0.0
     window: collections.deque = collections.deque(maxlen=config.log_every)
@@ -212,6 +211,7 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
         (out / METRICS).unlink(missing_ok=True)
         last_saved = -1  # no checkpoint yet: the first interrupt or divergence writes one
     _check_free_space(out, to_arrays(state, static))
+    _write(out / CONFIG, lambda: ckpt.write_json_atomic(out / CONFIG, config.to_dict()), last_saved)
 
     mesh = _mesh(config.batch_size)
     state, static, dataset = _replicate((state, static, dataset), mesh)
