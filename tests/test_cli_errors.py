@@ -17,6 +17,17 @@ TINY = dict(data="toy:ncsn-mixture", width=16, depth=1, n_features=8, batch_size
             log_every=10, checkpoint_every=20, sigma_max=10.0, sigma_min=0.05, centre=[0.0, 0.0])
 
 
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b"")
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> dict[str, str]:
     """A workspace of good and bad files; its paths fill the {placeholders} of the table."""
@@ -43,6 +54,7 @@ def ws(tmp_path_factory) -> dict[str, str]:
     (d / "random.png").write_bytes(rng.bytes(2000))
     (d / "random.toml").write_bytes(rng.bytes(2000))
     (d / "text.png").write_text("not an image\n")
+    (d / "bomb.png").write_bytes(_png_header(60_000, 60_000))  # 3.6e9 pixels declared
     (d / "points.txt").write_text("1,2\n3,4\n")
     np.save(d / "good.npy", rng.normal(size=(50, 2)).astype(np.float32))
     np.save(d / "nan.npy", np.full((50, 2), np.nan, np.float32))
@@ -82,6 +94,7 @@ CASES = [
     (TRAIN + ["--data", "image:{tmp}/random.png"], 2, "random.png"),
     (TRAIN + ["--data", "image:{tmp}/empty.png"], 2, "empty.png"),
     (TRAIN + ["--data", "image:{tmp}/text.png"], 2, "text.png"),
+    (TRAIN + ["--data", "image:{tmp}/bomb.png"], 2, "bomb.png"),
     (TRAIN + ["--data", "points:{tmp}/empty.npy"], 2, "empty.npy"),
     (TRAIN + ["--data", "points:{tmp}/random.npy"], 2, "random.npy"),
     (TRAIN + ["--data", "points:{tmp}/nan.npy"], 2, "NaN"),
@@ -239,3 +252,18 @@ def test_every_command_is_covered():
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {c[0][0] for c in CASES if c[0][0] in sub.choices}
+
+
+def test_library_warnings_reach_stderr_as_one_line(monkeypatch, capsys):
+    import warnings
+
+    from scorefield.cli import _info
+
+    def warn_then_fail(args):
+        warnings.warn("Corrupt EXIF data.\n  Expecting to read 2 bytes", UserWarning)
+        return 0
+
+    monkeypatch.setattr(_info, "run", warn_then_fail)
+    assert main(["info", "--run", "x"]) == 0
+    err = capsys.readouterr().err
+    assert err == "scorefield info: warning: Corrupt EXIF data. Expecting to read 2 bytes\n"

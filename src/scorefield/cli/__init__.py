@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from .._errors import ScorefieldError
 
@@ -60,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     debug = args.debug or "--debug" in argv
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            if not debug:  # a library's warning (say Pillow on odd EXIF data) as one line too
+                warnings.showwarning = lambda message, category, *rest, **kw: print(
+                    f"scorefield {args.command}: warning: {_one_line(message)}", file=sys.stderr)
+            code = args.func(args)
         return 0 if code is None else int(code)
     except ScorefieldError as e:
         if debug:

@@ -61,7 +61,7 @@ def read_image(path: str, *, invert: bool = False) -> np.ndarray:
         raise DataSpecError(
             f"image file '{path}' is not an image Pillow can read; use PNG, JPEG, BMP, GIF, TIFF or WebP"
         ) from None
-    except OSError as e:
+    except (OSError, Image.DecompressionBombError) as e:
         raise DataSpecError(f"image file '{path}' could not be read ({e}); use a valid PNG, JPEG, BMP, GIF, TIFF or WebP") from None
     if invert:
         grey = 1.0 - grey
