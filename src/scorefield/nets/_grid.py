@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import ScoreNet
+from ._trig import sincos_turns
 
 
 class GridNet(ScoreNet):
@@ -61,7 +62,7 @@ class GridNet(ScoreNet):
             1e-2 * jax.random.normal(k, (r,) * dim + (n_grid_features,))
             for k, r in zip(jax.random.split(kg, len(resolutions)), resolutions)
         )
-        self.freqs = jnp.geomspace(1.0 / 16.0, 4.0, sigma_features)
+        self.freqs = jnp.geomspace(1.0 / 16.0, 4.0, sigma_features) / (2 * jnp.pi)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.inp = eqx.nn.Linear(len(resolutions) * n_grid_features + dim, width, key=ki)
@@ -77,8 +78,7 @@ class GridNet(ScoreNet):
         t = jnp.clip(0.5 * (u + 1.0), 0.0, 1.0)
         feats = [_interpolate(g, t) for g in self.grids]
         h = self.inp(jnp.concatenate(feats + [u]))
-        ls = jnp.log(sigma) * self.freqs
-        film = self.film(jnp.concatenate([jnp.sin(ls), jnp.cos(ls)])).reshape(len(self.hidden) + 1, 2, self.width)
+        film = self.film(jnp.concatenate(sincos_turns(jnp.log(sigma) * self.freqs))).reshape(len(self.hidden) + 1, 2, self.width)
         for i, layer in enumerate((None,) + self.hidden):
             if layer is not None:
                 h = layer(h)

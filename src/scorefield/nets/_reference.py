@@ -7,6 +7,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..noise import nearest_level
 from ._base import ScoreNet
+from ._trig import sincos_turns
 
 
 class ReferenceNet(ScoreNet):
@@ -63,7 +64,9 @@ class ReferenceNet(ScoreNet):
     def at_level(self, x: Float[Array, " d"], level: Int[Array, ""]) -> Float[Array, " d"]:
         """The score at grid level `level` (0 = the largest sigma)."""
         u = x - self.centre
-        feats = jnp.concatenate([jnp.cos(2 * jnp.pi * self.b_cos @ u), jnp.sin(2 * jnp.pi * self.b_sin @ u)])
+        _, cos = sincos_turns(self.b_cos @ u)
+        sin, _ = sincos_turns(self.b_sin @ u)
+        feats = jnp.concatenate([cos, sin])
         feats = self.scale[level] * feats + self.shift[level]
         return self.mlp(jnp.concatenate([feats, u]))
 

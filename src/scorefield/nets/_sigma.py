@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import ScoreNet
+from ._trig import sincos_turns
 
 
 class SigmaNet(ScoreNet):
@@ -51,8 +52,8 @@ class SigmaNet(ScoreNet):
         """
         kb, ki, kh, kf, ko = jax.random.split(key, 5)
         self.b = feature_scale * jax.random.normal(kb, (n_features, dim))
-        # log sigma spans about -10..2; frequencies from 1/16 to 4 cycles per unit cover it
-        self.freqs = jnp.geomspace(1.0 / 16.0, 4.0, sigma_features)
+        # log sigma spans about -10..2: 1/16 to 4 radians per unit of log sigma, in turns
+        self.freqs = jnp.geomspace(1.0 / 16.0, 4.0, sigma_features) / (2 * jnp.pi)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.inp = eqx.nn.Linear(2 * n_features + dim, width, key=ki)
         self.hidden = tuple(eqx.nn.Linear(width, width, key=k) for k in jax.random.split(kh, depth - 1))
@@ -67,9 +68,9 @@ class SigmaNet(ScoreNet):
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
         u = x - self.centre
-        feats = jnp.concatenate([jnp.cos(2 * jnp.pi * self.b @ u), jnp.sin(2 * jnp.pi * self.b @ u), u])
-        ls = jnp.log(sigma) * self.freqs
-        film = self.film(jnp.concatenate([jnp.sin(ls), jnp.cos(ls)]))
+        sin, cos = sincos_turns(self.b @ u)
+        feats = jnp.concatenate([cos, sin, u])
+        film = self.film(jnp.concatenate(sincos_turns(jnp.log(sigma) * self.freqs)))
         film = film.reshape(len(self.hidden) + 1, 2, self.width)
         h = self.inp(feats)
         for i, layer in enumerate((None,) + self.hidden):

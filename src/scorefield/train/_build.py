@@ -41,7 +41,9 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     if config.sigma_max == "auto":
         changes["sigma_max"] = sigma_max_ncsnv2(x)
     if config.sigma_min == "auto":
-        changes["sigma_min"] = 3e-3 * changes.get("sigma_max", config.sigma_max)
+        changes["sigma_min"] = 5e-3 * changes.get("sigma_max", config.sigma_max)
+    if config.net == "auto":
+        changes["net"] = "grid" if dim <= 2 else "sigma"
     return config.replace(**changes)
 
 
@@ -88,8 +90,13 @@ def build_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(*parts, optax.adam(lr))
 
 
+def is_resolved(config: TrainConfig) -> bool:
+    """True when no value that depends on the data is still "auto"."""
+    return config.dim is not None and "auto" not in (config.sigma_max, config.sigma_min, config.centre, config.net) and (
+        config.net != "grid" or config.half_width != "auto"
+    )
+
+
 def _require_resolved(config: TrainConfig) -> None:
-    if config.dim is None or "auto" in (config.sigma_max, config.sigma_min, config.centre) or (
-        config.net == "grid" and config.half_width == "auto"
-    ):
+    if not is_resolved(config):
         raise ConfigError("the configuration has unresolved \"auto\" values; call scorefield.train.resolve(config, dataset) first")
