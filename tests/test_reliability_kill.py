@@ -131,6 +131,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
         assert line, "the fork server died"
         return int(line)
 
+    pid = server.pid
     try:
         # the uninterrupted reference, twice: the first fills the compilation cache; the
         # second (warm, as every child below) must agree bitwise and times the phases: from
@@ -208,9 +209,14 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
         print(f"\nSIGKILL: {kills} kills, {finished} runs finished before their kill, phases {t_first:.2f} s + "
               f"{t_total - t_first:.2f} s, checkpoints seen at {seen}")
         assert len(set(seen)) >= 5, seen  # the kills landed at many different points
-    finally:
+    finally:  # on failure, stop the child in flight (by its pid) and the server
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
         server.stdin.close()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def test_sigint_in_training_checkpoints_and_prints_how_to_resume(tmp_path, env):
