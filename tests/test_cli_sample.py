@@ -19,6 +19,7 @@ def test_exact_ncsn_mixture_annealed(tmp_path, capsys):
     code, out, err = run(
         capsys, "--exact", "toy:ncsn-mixture", "--n", "1000", "--out", str(f), "--sigma-max", "20", "--sigma-min", "1",
         "--levels", "10", "--steps-per-level", "100", "--eps", "0.1", "--init", "uniform:-8,8", "--quiet", "--seed", "3",
+        "--sampler", "annealed",
     )
     assert code == 0, err
     x = np.load(f)
@@ -32,7 +33,7 @@ def test_exact_ncsn_mixture_annealed(tmp_path, capsys):
 def test_exact_mnist_lands_on_the_image(tmp_path, capsys):
     f = tmp_path / "five.npy"
     code, out, err = run(capsys, "--exact", "mnist", "--n", "400", "--out", str(f), "--levels", "8",
-                         "--steps-per-level", "20", "--quiet")
+                         "--steps-per-level", "20", "--quiet", "--sampler", "annealed")
     assert code == 0, err
     x = np.load(f)
     assert x.shape == (400, 2) and np.all(np.isfinite(x))

@@ -36,8 +36,8 @@ def register(sub) -> None:
                    help="file to write: .png, .pdf, .svg, .jpg (animate: .gif, or .mp4 with ffmpeg)")
     p.add_argument("--n", type=positive_int, default=None, metavar="N",
                    help="particles to sample for samples/anneal/animate (default 2000, 400 for animate)")
-    p.add_argument("--steps-per-level", type=positive_int, default=100, metavar="T",
-                   help="annealed Langevin steps per noise level when sampling (default 100, as 'scorefield sample')")
+    p.add_argument("--steps-per-level", type=positive_int, default=None, metavar="T",
+                   help="steps per noise level of an annealed-Langevin recipe (default: the run's own sampler, as 'scorefield sample --run')")
     p.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
     p.add_argument("--bins", type=positive_int, default=None, metavar="B",
                    help="histogram bins along the longer side for 'samples' (default: the image's own pixels, else 50)")
@@ -163,7 +163,7 @@ def _samples(args, run_dir):
     dataset = r.dataset()
     n = args.n or 2000
     x = _draw(r, n, args, trajectory_every=None).samples
-    title = f"{dataset.spec}: target vs {n:,} samples of {run_dir.name} (step {r.step}, annealed Langevin)"
+    title = f"{dataset.spec}: target vs {n:,} samples of {run_dir.name} (step {r.step}, {_sampler_name(_sampler(r, args)[0])})"
     target = getattr(dataset, "target", None)
     img = _image(target)
     if img is not None:
@@ -231,21 +231,25 @@ def _has_density(target) -> bool:
 
 
 def _draw(r, n: int, args, *, trajectory_every: int | None):
-    """n particles from the run's learned score with the default sampler of
-    `scorefield sample`: annealed Langevin over the run's noise grid, started from
-    N(data centre, sigma_max^2 I)."""
+    """n particles from the run's learned score with the run's own sampler (as
+    `scorefield sample --run`), started from its prior N(data centre, sigma_max^2 I)."""
     import jax
-    import jax.numpy as jnp
-    import numpy as np
 
     from .. import samplers as S
 
-    sigmas = np.asarray(r.sigmas, np.float64)
-    init = S.GaussianInit(float(sigmas[0]), jnp.asarray(np.asarray(r.config.centre, np.float32)))
-    return S.sample(
-        S.AnnealedLangevin(jnp.asarray(sigmas), args.steps_per_level), r.score_fn(ema=args.ema),
-        jax.random.key(args.seed), n=n, dim=2, init=init, trajectory_every=trajectory_every,
-    )
+    sampler, init = _sampler(r, args)
+    return S.sample(sampler, r.score_fn(ema=args.ema), jax.random.key(args.seed), n=n, dim=2, init=init,
+                    trajectory_every=trajectory_every)
+
+
+def _sampler(r, args):
+    sampler, init = r.sampler(steps_per_level=args.steps_per_level)
+    return sampler, init
+
+
+def _sampler_name(sampler) -> str:
+    return {"PredictorCorrector": "predictor-corrector", "AnnealedLangevin": "annealed Langevin",
+            "Langevin": "Langevin"}.get(type(sampler).__name__, type(sampler).__name__)
 
 
 def _anneal(args, run_dir):
@@ -257,14 +261,15 @@ def _anneal(args, run_dir):
     lims, background = _view(r.dataset())
     n = args.n or 2000
     # One frame at the end of every level.
-    res = _draw(r, n, args, trajectory_every=args.steps_per_level)
+    sampler, _ = _sampler(r, args)
+    res = _draw(r, n, args, trajectory_every=sampler.steps_per_level)
     level = res.trajectory_index[:, 0]
+    sig = np.asarray([sampler.level_sigma(lv) for lv in range(sampler.n_levels)])
     # The last frame stamped with each level is the cloud at the end of that level.
-    by_level = np.stack([res.trajectory[np.flatnonzero(level == lv)[-1]] for lv in range(len(r.sigmas))])
+    by_level = np.stack([res.trajectory[np.flatnonzero(level == lv)[-1]] for lv in range(sampler.n_levels)])
     return plot.annealing_strip(
-        by_level, np.asarray(r.sigmas), lims=lims, background=background,
-        title=f"{run_dir.name}: {n:,} particles after each noise level "
-        f"(annealed Langevin, {args.steps_per_level} steps/level)",
+        by_level, sig, lims=lims, background=background,
+        title=f"{run_dir.name}: {n:,} particles after each noise level ({_sampler_name(sampler)})",
     )
 
 
@@ -276,17 +281,18 @@ def _animate(args, run_dir, out):
     r = _load(args, run_dir)
     lims, background = _view(r.dataset())
     n = args.n or 400
-    total = len(r.sigmas) * args.steps_per_level
+    sampler, _ = _sampler(r, args)
+    total = sampler.n_levels * sampler.steps_per_level
     res = _draw(r, n, args, trajectory_every=max(1, total // 200))
-    sig = np.asarray(r.sigmas)
-    T = args.steps_per_level
+    sig = np.asarray([sampler.level_sigma(lv) for lv in range(sampler.n_levels)])
+    T = sampler.steps_per_level
     labels = [
         "start" if lv < 0 else "samples" if lv >= len(sig) else f"level {lv}, σ = {sig[lv]:.3g}, step {t + 1}/{T}"
         for lv, t in res.trajectory_index
     ]
     plot.animate_particles(
         res.trajectory, out, background=background, lims=lims, fps=20, trail=0, labels=labels,
-        title=f"{run_dir.name}: annealed Langevin, {n} particles",
+        title=f"{run_dir.name}: {_sampler_name(sampler)}, {n} particles",
     )
 
 

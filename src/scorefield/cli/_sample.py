@@ -62,12 +62,12 @@ def register(subparsers) -> None:
     src.add_argument("--exact", metavar="SPEC", help="a data spec with a closed-form smoothed score (e.g. toy:ncsn-mixture, mnist)")
     p.add_argument("--n", type=_positive_int, required=True, help="number of samples")
     p.add_argument("--out", required=True, metavar="FILE.npy", help="output file, float32 (N, D)")
-    p.add_argument("--sampler", choices=SAMPLERS, help="default: the run's own sampler (--run; see config.json) or annealed (--exact)")
+    p.add_argument("--sampler", choices=SAMPLERS, help="default: the run's own sampler (--run; see config.json) or pc (--exact)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     g = p.add_argument_group("noise grid")
     g.add_argument("--sigma-max", type=_positive_float, help="largest sigma (data units)")
     g.add_argument("--sigma-min", type=_positive_float, help="smallest sigma (data units)")
-    g.add_argument("--levels", type=_positive_int, help="number of levels (annealed: the run's or 30; pc: 500)")
+    g.add_argument("--levels", type=_positive_int, help="number of levels (default 100, or the run's recipe)")
     g.add_argument("--sigma", type=float, help="the one level of langevin/uhmc/mala/hmc/nuts (default --sigma-min; 0 = unsmoothed, --exact only)")
     g = p.add_argument_group("sampler options")
     g.add_argument("--steps-per-level", type=_positive_int, help="annealed: T (default 100)")
@@ -159,8 +159,9 @@ def run(args) -> int:
         x = np.asarray(data.sample(jax.random.key(args.seed ^ 0x5EED), 4096), np.float64)
         centre = x.mean(0).astype(np.float32)
         sigma_max = args.sigma_max or sigma_max_ncsnv2(x)
-        sigma_min = args.sigma_min or 3e-3 * sigma_max
-        default_levels = 30
+        # the default recipe's grid (BENCHMARKS.md): 1% of sigma_max resolves an image's pixels
+        sigma_min = args.sigma_min or 1e-2 * sigma_max
+        default_levels = 100
         source = f"--exact {args.exact}"
     if not sigma_min < sigma_max:
         raise ConfigError(f"--sigma-min {sigma_min:g} must be smaller than --sigma-max {sigma_max:g}")
@@ -182,12 +183,12 @@ def run(args) -> int:
             steps=args.steps,
         )
         init = init if args.init else run_init
-    elif (args.sampler or "annealed") == "annealed":
+    elif (args.sampler or "pc") == "annealed":
         levels = args.levels or default_levels
         grid = S.geometric(sigma_max, sigma_min, levels) if (args.levels or args.sigma_max or args.sigma_min or args.exact) else jnp.asarray(grid)
         sampler = S.AnnealedLangevin(grid, args.steps_per_level or 100, eps=args.eps, denoise=not args.no_denoise)
-    elif args.sampler == "pc":
-        sampler = S.PredictorCorrector(S.geometric(sigma_max, sigma_min, args.levels or 500),
+    elif (args.sampler or "pc") == "pc":
+        sampler = S.PredictorCorrector(S.geometric(sigma_max, sigma_min, args.levels or 100),
                                        1 if args.corrector_steps is None else args.corrector_steps, args.snr or 0.16)
     elif args.sampler == "ode":
         sampler = S.ProbabilityFlowODE(sigma_max, sigma_min, rtol=args.rtol, atol=args.atol)
@@ -212,7 +213,7 @@ def run(args) -> int:
         log_prob=log_prob,
         chunk_size=args.chunk_size,
         trajectory_every=args.trajectory_every if traj_out else None,
-        progress=not args.quiet,
+        progress=not args.quiet and sys.stderr.isatty(),
     )
     _save_atomic(out, np.ascontiguousarray(result.samples, np.float32))
     if traj_out:
