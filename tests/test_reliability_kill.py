@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -237,31 +236,3 @@ def test_sigint_in_training_checkpoints_and_prints_how_to_resume(tmp_path, env):
     r = load_run(run)
     assert first <= r.step < 100_000
     assert r.step == json.loads((run / "checkpoint.json").read_text())["step"]
-
-
-def test_sigint_in_sampling_leaves_no_output_file(tmp_path, env):
-    out = tmp_path / "samples.npy"
-    # many short compiled calls (chunks of 256 particles, 100 steps per call), so the
-    # interrupt lands mid-run; the progress bar on stderr says when sampling has begun
-    child = subprocess.Popen(
-        _cli("sample", "--exact", DATA, "--n", "100000", "--chunk-size", "256", "--sampler", "langevin",
-             "--steps", "2000", "--out", str(out)),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = bytearray()
-
-    def read():
-        while chunk := child.stderr.read1(4096):
-            err.extend(chunk)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    _wait(lambda: child.poll() is not None or b"call" in err)
-    time.sleep(0.5)
-    assert child.poll() is None, "sampling finished before the interrupt"
-    child.send_signal(signal.SIGINT)
-    child.wait(timeout=120)
-    reader.join(timeout=10)
-    text = err.decode(errors="replace")
-    assert child.returncode == 130, text[-2000:]
-    assert "Traceback" not in text and text.strip().splitlines()[-1].startswith("scorefield sample: interrupted")
-    assert list(tmp_path.iterdir()) == []  # no output, no temporary file
