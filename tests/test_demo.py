@@ -130,7 +130,9 @@ def test_samples_and_metrics_agree(demo):
     w = m["langevin"]["mode_weights"]
     assert sum(w) == pytest.approx(1.0, abs=1e-5)
     assert abs(w[0] - 0.5) < 0.12
-    assert m["train"]["preset"] == "fast" and m["train"]["steps"] == 400
+    from scorefield.train import PRESETS
+
+    assert m["train"]["preset"] == "fast" and m["train"]["steps"] == PRESETS["fast"]["steps"]
     assert m["fast"] is True
     walls = m["wall_s"]
     assert set(walls) >= {"step1", "step2", "step3", "step4_5", "step6", "step7", "total"}
@@ -141,7 +143,9 @@ def test_the_run_is_a_run_and_other_files_survive(demo):
     from scorefield.train import load_run
 
     r = load_run(demo / "run")
-    assert r.step == 400 and r.config.data == "mnist"
+    from scorefield.train import PRESETS
+
+    assert r.step == PRESETS["fast"]["steps"] and r.config.data == "mnist"
     assert (demo / "notes.txt").read_text() == "mine"
     assert not list(demo.glob(".*.tmp*")), "temporary files left behind"
 

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from ._common import positive_float, positive_int
+
 from .._errors import ConfigError, InputError
 
 SAMPLERS = ("annealed", "langevin", "pc", "ode", "uhmc", "mala", "hmc", "nuts")
@@ -28,24 +30,6 @@ sigma is the std of the Gaussian perturbation, in data units; the grid defaults 
 3e-3 sigma_max (--exact). Writes float32 (N, D) .npy atomically; prints one summary line."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive integer")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
-    return v
 
 
 def register(subparsers) -> None:
@@ -60,32 +44,32 @@ def register(subparsers) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", metavar="RUN", help="a run directory from 'scorefield train' (its EMA weights)")
     src.add_argument("--exact", metavar="SPEC", help="a data spec with a closed-form smoothed score (e.g. toy:ncsn-mixture, mnist)")
-    p.add_argument("--n", type=_positive_int, required=True, help="number of samples")
+    p.add_argument("--n", type=positive_int, required=True, help="number of samples")
     p.add_argument("--out", required=True, metavar="FILE.npy", help="output file, float32 (N, D)")
     p.add_argument("--sampler", choices=SAMPLERS, help="default: the run's own sampler (--run; see config.json) or pc (--exact)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     g = p.add_argument_group("noise grid")
-    g.add_argument("--sigma-max", type=_positive_float, help="largest sigma (data units)")
-    g.add_argument("--sigma-min", type=_positive_float, help="smallest sigma (data units)")
-    g.add_argument("--levels", type=_positive_int, help="number of levels (default 100, or the run's recipe)")
+    g.add_argument("--sigma-max", type=positive_float, help="largest sigma (data units)")
+    g.add_argument("--sigma-min", type=positive_float, help="smallest sigma (data units)")
+    g.add_argument("--levels", type=positive_int, help="number of levels (default 100, or the run's recipe)")
     g.add_argument("--sigma", type=float, help="the one level of langevin/uhmc/mala/hmc/nuts (default --sigma-min; 0 = unsmoothed, --exact only)")
     g = p.add_argument_group("sampler options")
-    g.add_argument("--steps-per-level", type=_positive_int, help="annealed: T (default 100)")
-    g.add_argument("--eps", type=_positive_float, help="annealed: step scale, eta_i = eps sigma_i^2/sigma_L^2 (default: NCSNv2's rule)")
+    g.add_argument("--steps-per-level", type=positive_int, help="annealed: T (default 100)")
+    g.add_argument("--eps", type=positive_float, help="annealed: step scale, eta_i = eps sigma_i^2/sigma_L^2 (default: NCSNv2's rule)")
     g.add_argument("--no-denoise", action="store_true", help="annealed: skip the final denoising step")
-    g.add_argument("--steps", type=_positive_int, help="langevin/uhmc/mala/hmc/nuts: steps per particle (default 1000)")
-    g.add_argument("--step-size", type=_positive_float, help="langevin/uhmc/mala/hmc/nuts: step (default scales with --sigma-max)")
-    g.add_argument("--leapfrog", type=_positive_int, default=5, help="uhmc/hmc: leapfrog steps per step (default 5)")
-    g.add_argument("--friction", type=_positive_float, help="uhmc: friction gamma (default: full momentum refresh)")
-    g.add_argument("--snr", type=_positive_float, help="pc: corrector signal-to-noise ratio (default 0.16)")
+    g.add_argument("--steps", type=positive_int, help="langevin/uhmc/mala/hmc/nuts: steps per particle (default 1000)")
+    g.add_argument("--step-size", type=positive_float, help="langevin/uhmc/mala/hmc/nuts: step (default scales with --sigma-max)")
+    g.add_argument("--leapfrog", type=positive_int, default=5, help="uhmc/hmc: leapfrog steps per step (default 5)")
+    g.add_argument("--friction", type=positive_float, help="uhmc: friction gamma (default: full momentum refresh)")
+    g.add_argument("--snr", type=positive_float, help="pc: corrector signal-to-noise ratio (default 0.16)")
     g.add_argument("--corrector-steps", type=int, help="pc: Langevin corrector steps per level (default 1)")
-    g.add_argument("--rtol", type=_positive_float, default=1e-4, help="ode: relative tolerance (default 1e-4)")
-    g.add_argument("--atol", type=_positive_float, default=1e-4, help="ode: absolute tolerance (default 1e-4)")
+    g.add_argument("--rtol", type=positive_float, default=1e-4, help="ode: relative tolerance (default 1e-4)")
+    g.add_argument("--atol", type=positive_float, default=1e-4, help="ode: absolute tolerance (default 1e-4)")
     g.add_argument("--init", metavar="INIT", help="start: uniform:LOW,HIGH or gaussian:SCALE[,CENTRE] (default N(data centre, sigma_max^2 I))")
     g = p.add_argument_group("run")
-    g.add_argument("--chunk-size", type=_positive_int, default=65536, help="particles per compiled call (default 65536)")
+    g.add_argument("--chunk-size", type=positive_int, default=65536, help="particles per compiled call (default 65536)")
     g.add_argument("--trajectory", metavar="FILE.npy", help="also write positions (F, N, D) every --trajectory-every steps")
-    g.add_argument("--trajectory-every", type=_positive_int, default=10, help="thinning of --trajectory (default 10)")
+    g.add_argument("--trajectory-every", type=positive_int, default=10, help="thinning of --trajectory (default 10)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .._fs import ensure_writable_dir
 from .._errors import InputError, ScorefieldError
 from ._settings import DemoSettings
 
@@ -55,17 +56,7 @@ def prepare_out(out: str | Path) -> Path:
         InputError when `out` is a file, cannot be written, or its run/ is someone else's.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory; give a directory for the demo's files")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"0" * 4096)
-        probe.unlink()
-    except OSError as e:
-        raise InputError(
-            f"--out {out} cannot be written ({e.strerror or type(e).__name__}); give a writable directory"
-        ) from None
+    ensure_writable_dir(out)
     run = out / "run"
     if run.exists():
         if not (out / MARKER).is_file():

@@ -6,7 +6,6 @@ import functools
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax import lax

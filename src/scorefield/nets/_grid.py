@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import itertools
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import ScoreNet
-from ._trig import sincos_turns
+from ._film import FilmMLP, sigma_frequencies
 
 
 class GridNet(ScoreNet):
@@ -27,11 +26,7 @@ class GridNet(ScoreNet):
     freqs: Float[Array, " k"]
     centre: Float[Array, " d"]
     half_width: Float[Array, ""]
-    inp: eqx.nn.Linear
-    hidden: tuple[eqx.nn.Linear, ...]
-    film: eqx.nn.Linear
-    out: eqx.nn.Linear
-    width: int = eqx.field(static=True)
+    trunk: FilmMLP
 
     frozen = ("freqs", "centre", "half_width")
 
@@ -57,33 +52,21 @@ class GridNet(ScoreNet):
             centre, half_width: the cube the grids cover, in data units.
             key: split so that every part has its own randomness.
         """
-        kg, ki, kh, kf, ko = jax.random.split(key, 5)
+        kg, kt = jax.random.split(key)
         self.grids = tuple(
             1e-2 * jax.random.normal(k, (r,) * dim + (n_grid_features,))
             for k, r in zip(jax.random.split(kg, len(resolutions)), resolutions)
         )
-        self.freqs = jnp.geomspace(1.0 / 16.0, 4.0, sigma_features) / (2 * jnp.pi)
+        self.freqs = sigma_frequencies(sigma_features)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
-        self.inp = eqx.nn.Linear(len(resolutions) * n_grid_features + dim, width, key=ki)
-        self.hidden = tuple(eqx.nn.Linear(width, width, key=k) for k in jax.random.split(kh, depth - 1))
-        film = eqx.nn.Linear(2 * sigma_features, 2 * width * depth, key=kf)
-        self.film = eqx.tree_at(lambda l: l.weight, film, film.weight * 0.1)
-        out = eqx.nn.Linear(width, dim, key=ko)
-        self.out = eqx.tree_at(lambda l: l.weight, out, out.weight * 0.1)
-        self.width = width
+        self.trunk = FilmMLP(len(resolutions) * n_grid_features + dim, dim, 2 * sigma_features, width, depth, key=kt)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
         u = (x - self.centre) / self.half_width  # the cube is [-1, 1]^D
         t = jnp.clip(0.5 * (u + 1.0), 0.0, 1.0)
         feats = [_interpolate(g, t) for g in self.grids]
-        h = self.inp(jnp.concatenate(feats + [u]))
-        film = self.film(jnp.concatenate(sincos_turns(jnp.log(sigma) * self.freqs))).reshape(len(self.hidden) + 1, 2, self.width)
-        for i, layer in enumerate((None,) + self.hidden):
-            if layer is not None:
-                h = layer(h)
-            h = jax.nn.silu(h * (1.0 + film[i, 0]) + film[i, 1])
-        return self.out(h) / sigma
+        return self.trunk(jnp.concatenate(feats + [u]), jnp.log(sigma) * self.freqs) / sigma
 
 
 def _interpolate(grid: Float[Array, "..."], t: Float[Array, " d"]) -> Float[Array, " f"]:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import ScoreNet
+from ._film import FilmMLP, sigma_frequencies
 from ._trig import sincos_turns
 
 
@@ -21,11 +21,7 @@ class SigmaNet(ScoreNet):
     b: Float[Array, "f d"]
     freqs: Float[Array, " k"]
     centre: Float[Array, " d"]
-    inp: eqx.nn.Linear
-    hidden: tuple[eqx.nn.Linear, ...]
-    film: eqx.nn.Linear
-    out: eqx.nn.Linear
-    width: int = eqx.field(static=True)
+    trunk: FilmMLP
 
     frozen = ("b", "freqs", "centre")
 
@@ -50,31 +46,13 @@ class SigmaNet(ScoreNet):
             centre: subtracted from the input first (default the origin).
             key: split so that every part has its own randomness.
         """
-        kb, ki, kh, kf, ko = jax.random.split(key, 5)
+        kb, kt = jax.random.split(key)
         self.b = feature_scale * jax.random.normal(kb, (n_features, dim))
-        # log sigma spans about -10..2: 1/16 to 4 radians per unit of log sigma, in turns
-        self.freqs = jnp.geomspace(1.0 / 16.0, 4.0, sigma_features) / (2 * jnp.pi)
+        self.freqs = sigma_frequencies(sigma_features)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
-        self.inp = eqx.nn.Linear(2 * n_features + dim, width, key=ki)
-        self.hidden = tuple(eqx.nn.Linear(width, width, key=k) for k in jax.random.split(kh, depth - 1))
-        # scale and shift of every hidden layer, linear in the log-sigma features: smooth in
-        # sigma, and cheap (sigma differs per sample, so this runs once per row)
-        film = eqx.nn.Linear(2 * sigma_features, 2 * width * depth, key=kf)
-        self.film = eqx.tree_at(lambda l: l.weight, film, film.weight * 0.1)
-        out = eqx.nn.Linear(width, dim, key=ko)
-        # a small last layer starts the model near s = 0, the score of a very broad density
-        self.out = eqx.tree_at(lambda l: l.weight, out, out.weight * 0.1)
-        self.width = width
+        self.trunk = FilmMLP(2 * n_features + dim, dim, 2 * sigma_features, width, depth, key=kt)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
         u = x - self.centre
         sin, cos = sincos_turns(self.b @ u)
-        feats = jnp.concatenate([cos, sin, u])
-        film = self.film(jnp.concatenate(sincos_turns(jnp.log(sigma) * self.freqs)))
-        film = film.reshape(len(self.hidden) + 1, 2, self.width)
-        h = self.inp(feats)
-        for i, layer in enumerate((None,) + self.hidden):
-            if layer is not None:
-                h = layer(h)
-            h = jax.nn.silu(h * (1.0 + film[i, 0]) + film[i, 1])
-        return self.out(h) / sigma
+        return self.trunk(jnp.concatenate([cos, sin, u]), jnp.log(sigma) * self.freqs) / sigma

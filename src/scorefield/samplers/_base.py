@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
+from ..noise import geometric  # noqa: F401 - re-exported for samplers
 from .._errors import ConfigError
 
 State = PyTree[Any]
@@ -75,19 +76,6 @@ def as_sigmas(sigmas, what: str = "sigmas") -> Float[Array, " L"]:
     if np.any(np.diff(s) >= 0):
         raise ConfigError(f"{what} must be strictly descending (largest sigma first), got {list(s)}")
     return jnp.asarray(s, jnp.float32)
-
-
-def geometric(sigma_max: float, sigma_min: float, n_levels: int) -> Float[Array, " L"]:
-    """Geometric grid from `sigma_max` down to `sigma_min` (both included), float32, descending."""
-    if not (np.isfinite(sigma_max) and np.isfinite(sigma_min) and 0 < sigma_min):
-        raise ConfigError(f"sigma_max={sigma_max} and sigma_min={sigma_min} must be positive finite numbers")
-    if int(n_levels) < 1:
-        raise ConfigError(f"n_levels={n_levels} must be at least 1")
-    if n_levels == 1:
-        return jnp.asarray([sigma_max], jnp.float32)
-    if not sigma_min < sigma_max:
-        raise ConfigError(f"sigma_min={sigma_min} must be smaller than sigma_max={sigma_max}")
-    return jnp.asarray(np.geomspace(sigma_max, sigma_min, int(n_levels)), jnp.float32)
 
 
 def positive(value: float, what: str) -> float:

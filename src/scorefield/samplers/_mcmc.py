@@ -7,12 +7,19 @@ model function; evaluations counted are gradient evaluations of log_prob.
 
 from __future__ import annotations
 
-import blackjax
 import equinox as eqx
 import jax.numpy as jnp
 
 from .._errors import ConfigError
 from ._base import AbstractSampler, count, positive
+
+
+def _blackjax():
+    """blackjax, imported on first use: importing it starts the JAX backend (about a second),
+    which every other command would pay for nothing."""
+    import blackjax
+
+    return blackjax
 
 
 class _BlackjaxSampler(AbstractSampler):
@@ -53,10 +60,10 @@ class MALA(_BlackjaxSampler):
         self.n_steps = _check_steps(n_steps)
 
     def init(self, fn, x, key):
-        return blackjax.mala(fn, self.step_size).init(x), count(1)
+        return _blackjax().mala(fn, self.step_size).init(x), count(1)
 
     def step(self, fn, state, level, key):
-        state, _ = blackjax.mala(fn, self.step_size).step(key, state)
+        state, _ = _blackjax().mala(fn, self.step_size).step(key, state)
         return state, count(1)
 
 
@@ -82,12 +89,12 @@ class HMC(_BlackjaxSampler):
         self.n_leapfrog = int(n_leapfrog)
 
     def step(self, fn, state, level, key):
-        alg = blackjax.hmc(fn, self.step_size, jnp.ones_like(state.position), self.n_leapfrog)
+        alg = _blackjax().hmc(fn, self.step_size, jnp.ones_like(state.position), self.n_leapfrog)
         state, info = alg.step(key, state)
         return state, jnp.asarray(info.num_integration_steps, jnp.int32)
 
     def init(self, fn, x, key):
-        return blackjax.hmc(fn, self.step_size, jnp.ones_like(x), self.n_leapfrog).init(x), count(1)
+        return _blackjax().hmc(fn, self.step_size, jnp.ones_like(x), self.n_leapfrog).init(x), count(1)
 
 
 class NUTS(_BlackjaxSampler):
@@ -112,9 +119,9 @@ class NUTS(_BlackjaxSampler):
         self.max_doublings = int(max_doublings)
 
     def step(self, fn, state, level, key):
-        alg = blackjax.nuts(fn, self.step_size, jnp.ones_like(state.position), max_num_doublings=self.max_doublings)
+        alg = _blackjax().nuts(fn, self.step_size, jnp.ones_like(state.position), max_num_doublings=self.max_doublings)
         state, info = alg.step(key, state)
         return state, jnp.asarray(info.num_integration_steps, jnp.int32)
 
     def init(self, fn, x, key):
-        return blackjax.nuts(fn, self.step_size, jnp.ones_like(x)).init(x), count(1)
+        return _blackjax().nuts(fn, self.step_size, jnp.ones_like(x)).init(x), count(1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpyro.distributions as nd
 from jaxtyping import Array, Float, PRNGKeyArray

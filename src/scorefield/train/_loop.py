@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 import shutil
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .._fs import ensure_writable_dir
 from .._errors import ConfigError, DivergenceError, InputError, ScorefieldError
 from . import _checkpoint as ckpt
 from ._build import build_objective, build_optimizer, is_resolved, keys, resolve
@@ -114,18 +114,9 @@ def prepare_run_dir(out: str | Path, *, resume: bool) -> Path:
         if not (out / CONFIG).is_file():
             raise InputError(f"--resume: {out} is not a scorefield run directory (no {CONFIG}); train it first without --resume")
         return out
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory; choose a new run directory")
     if (out / CONFIG).exists() or ckpt.exists(out):
         raise InputError(f"--out {out} already holds a run; pass --resume to continue it or choose another directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"0" * 4096)
-        probe.unlink()
-    except OSError as e:
-        raise InputError(f"--out {out} cannot be written ({e.strerror or e.__class__.__name__}); choose a writable directory") from None
-    return out
+    return ensure_writable_dir(out)
 
 
 def train(

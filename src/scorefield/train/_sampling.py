@@ -7,12 +7,11 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from .. import samplers as S
 from ..noise import geometric
 from ._config import TrainConfig
 
 
-def build_sampler(config: TrainConfig, **overrides: Any) -> tuple[S.AbstractSampler, S.AbstractInit]:
+def build_sampler(config: TrainConfig, **overrides: Any):
     """The configured sampler of a resolved config, and its prior N(centre, sigma_max^2 I).
 
     Arguments:
@@ -21,6 +20,8 @@ def build_sampler(config: TrainConfig, **overrides: Any) -> tuple[S.AbstractSamp
     Returns:
         (sampler, init) for :func:`scorefield.samplers.sample`.
     """
+    from .. import samplers as S
+
     opts = {**config.sampler, **{k: v for k, v in overrides.items() if v is not None}}
     name = opts["name"]
     sigma_max = float(config.sigma_max)
