@@ -174,7 +174,9 @@ def test_seed_preset_is_the_reference_recipe():
     model = build_model(cfg, key=jax.random.PRNGKey(0))
     assert model.b_cos.shape == model.b_sin.shape == (256, 2)
     assert not np.array_equal(np.asarray(model.b_cos), np.asarray(model.b_sin))
-    assert len(model.mlp.layers) == 4 and model.mlp.width_size == 128 and model.mlp.activation is jax.nn.softplus
+    assert len(model.mlp.layers) == 4 and model.mlp.width_size == 128
+    t = jnp.linspace(-30, 30, 1001)
+    np.testing.assert_allclose(model.mlp.activation(t), jax.nn.softplus(t), rtol=1e-6, atol=1e-7)  # softplus
     assert model.scale.shape == (30, 512)
     # Adam at a constant 1e-3: the first update of a unit gradient is -1e-3 per coordinate
     opt = build_optimizer(cfg)
