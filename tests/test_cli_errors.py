@@ -200,6 +200,8 @@ CASES = [
     (["plot", "loss", "--run", "{tmp}/emptydir", "--out", "{tmp}/p.png"], 2, "emptydir"),
     (["plot", "field", "--run", "{badcfg}", "--out", "{tmp}/p.png"], 2, "config.json"),
     (["plot", "field", "--run", "{run}", "--out", "{tmp}/p.xyz"], 2, ".png"),
+    (["plot", "field", "--run", "{run}", "--out", "{tmp}/random.png/p.png"], 2, "cannot be written"),
+    (["plot", "field", "--run", "{run}", "--out", "{tmp}/emptydir"], 2, ".png"),
     (["plot", "field", "--run", "{run}", "--out", "{tmp}/p.png", "--levels", "99"], 2, "99"),
     (["plot", "field", "--run", "{run}", "--out", "{tmp}/p.png", "--levels", "a,b"], 2, "--levels"),
     (["plot", "samples", "--run", "{run}", "--out", "{tmp}/p.png", "--n", "0"], 2, "positive"),

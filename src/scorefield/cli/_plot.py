@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
     allowed = ANIMATION_SUFFIXES if args.kind == "animate" else IMAGE_SUFFIXES
     if out.suffix.lower() not in allowed:
         raise InputError(f"--out {out} must end in one of {', '.join(allowed)} for 'plot {args.kind}'")
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir() or (parent.exists() and not parent.is_dir()) or any(
+        p.exists() and not p.is_dir() for p in parent.parents
+    ):
+        # checked before the figure is drawn, so a bad path costs no work
+        raise InputError(f"--out {out} cannot be written: a directory or a file stands in its path; give a new file name")
     # Check the run before JAX starts, so a typo fails in a blink.
     run_dir = Path(args.run)
     if not (run_dir / "config.json").is_file():
