@@ -9,8 +9,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._errors import ConfigError
-from ._base import AbstractSampler, as_sigmas, count, positive
-from ._init import GaussianInit
+from ._base import AbstractGridSampler, as_sigmas, count, positive
 
 
 def ncsnv2_eps(sigmas, steps_per_level: int) -> float:
@@ -58,7 +57,7 @@ def ncsnv2_eps(sigmas, steps_per_level: int) -> float:
     return 2.0 * r * float(s[-1]) ** 2
 
 
-class AnnealedLangevin(AbstractSampler):
+class AnnealedLangevin(AbstractGridSampler):
     """Annealed Langevin dynamics: T steps per level from the largest sigma to the smallest.
 
     At level i the step is eta_i = eps * sigma_i^2 / sigma_L^2 and the update
@@ -86,19 +85,6 @@ class AnnealedLangevin(AbstractSampler):
         self.steps_per_level = int(steps_per_level)
         self.eps = ncsnv2_eps(self.sigmas, steps_per_level) if eps is None else positive(eps, "eps")
         self.denoise = bool(denoise)
-
-    @property
-    def n_levels(self):
-        return int(self.sigmas.shape[0])
-
-    def level_sigma(self, level):
-        return float(self.sigmas[level])
-
-    def default_init(self):
-        return GaussianInit(float(self.sigmas[0]))
-
-    def init(self, fn, x, key):
-        return x, count(0)
 
     def step(self, fn, state, level, key):
         x = state

@@ -68,6 +68,42 @@ class AbstractSampler(eqx.Module):
         return self.position(state), jnp.asarray(0, jnp.int32)
 
 
+class AbstractGridSampler(AbstractSampler):
+    """A sampler that visits a descending grid of noise levels, one level per sigma, from
+    the prior N(0, sigma_1^2 I) by default."""
+
+    sigmas: eqx.AbstractVar[Float[Array, " L"]]
+
+    @property
+    def n_levels(self):
+        return int(self.sigmas.shape[0])
+
+    def level_sigma(self, level):
+        return float(self.sigmas[level])
+
+    def default_init(self):
+        from ._init import GaussianInit
+
+        return GaussianInit(float(self.sigmas[0]))
+
+    def init(self, fn, x, key):
+        return x, count(0)
+
+
+class AbstractChainSampler(AbstractSampler):
+    """A sampler that runs one chain of `n_steps` steps (one level)."""
+
+    n_steps: eqx.AbstractVar[int]
+
+    @property
+    def n_levels(self):
+        return 1
+
+    @property
+    def steps_per_level(self):
+        return self.n_steps
+
+
 def as_sigmas(sigmas, what: str = "sigmas") -> Float[Array, " L"]:
     """Validate a descending grid of positive noise levels; returns a float32 array."""
     s = np.asarray(sigmas, np.float64).reshape(-1)

@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError
-from ._base import AbstractSampler, count, positive
+from ._base import AbstractChainSampler, count, positive
 
 
-class Langevin(AbstractSampler):
+class Langevin(AbstractChainSampler):
     """Unadjusted Langevin: x <- x + (eta/2) s(x, sigma) + sqrt(eta) z, z ~ N(0, I).
 
     Samples (for small eta) the sigma-smoothed density p_sigma; it has no prior of its
@@ -33,14 +33,6 @@ class Langevin(AbstractSampler):
         if int(n_steps) < 1:
             raise ConfigError(f"n_steps={n_steps} must be at least 1")
         self.n_steps = int(n_steps)
-
-    @property
-    def n_levels(self):
-        return 1
-
-    @property
-    def steps_per_level(self):
-        return self.n_steps
 
     def level_sigma(self, level):
         return self.sigma

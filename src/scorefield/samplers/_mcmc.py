@@ -11,7 +11,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._errors import ConfigError
-from ._base import AbstractSampler, count, positive
+from ._base import AbstractChainSampler, count, positive
 
 
 def _blackjax():
@@ -22,16 +22,8 @@ def _blackjax():
     return blackjax
 
 
-class _BlackjaxSampler(AbstractSampler):
+class _BlackjaxSampler(AbstractChainSampler):
     needs_log_prob = True
-
-    @property
-    def n_levels(self):
-        return 1
-
-    @property
-    def steps_per_level(self):
-        return self.n_steps
 
     def position(self, state):
         return state.position

@@ -8,11 +8,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._errors import ConfigError
-from ._base import AbstractSampler, as_sigmas, count, positive
-from ._init import GaussianInit
+from ._base import AbstractGridSampler, as_sigmas, count, positive
 
 
-class PredictorCorrector(AbstractSampler):
+class PredictorCorrector(AbstractGridSampler):
     """Reverse-diffusion predictor with a Langevin corrector, for the VE SDE.
 
     Level i (sigma_i, next sigma_{i+1}, and 0 after the last): `n_corrector` Langevin
@@ -44,21 +43,8 @@ class PredictorCorrector(AbstractSampler):
         self.snr = positive(snr, "snr")
 
     @property
-    def n_levels(self):
-        return int(self.sigmas.shape[0])
-
-    @property
     def steps_per_level(self):
         return 1
-
-    def level_sigma(self, level):
-        return float(self.sigmas[level])
-
-    def default_init(self):
-        return GaussianInit(float(self.sigmas[0]))
-
-    def init(self, fn, x, key):
-        return x, count(0)
 
     def step(self, fn, state, level, key):
         x = state

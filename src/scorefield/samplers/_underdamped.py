@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError
-from ._base import AbstractSampler, count, positive
+from ._base import AbstractChainSampler, count, positive
 
 
-class UnderdampedLangevin(AbstractSampler):
+class UnderdampedLangevin(AbstractChainSampler):
     """Kinetic Langevin with unit mass, force s(x, sigma), no Metropolis test.
 
     Each step: partial momentum refresh v <- c v + sqrt(1 - c^2) z with
@@ -43,14 +43,6 @@ class UnderdampedLangevin(AbstractSampler):
         self.n_steps = int(n_steps)
         self.n_leapfrog = int(n_leapfrog)
         self.friction = None if friction is None else positive(friction, "friction")
-
-    @property
-    def n_levels(self):
-        return 1
-
-    @property
-    def steps_per_level(self):
-        return self.n_steps
 
     def level_sigma(self, level):
         return self.sigma
