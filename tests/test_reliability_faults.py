@@ -16,19 +16,9 @@ from scorefield import ScorefieldError
 from scorefield.cli import main
 from scorefield.train import _checkpoint, load_run
 
-CONFIG = """
-width = 16
-depth = 1
-n_features = 8
-batch_size = 32
-steps = 40
-steps_per_call = 5
-log_every = 5
-checkpoint_every = 10
-sigma_max = 10.0
-sigma_min = 0.05
-centre = [0.0, 0.0]
-"""
+from _tiny import tiny_toml
+
+CONFIG = tiny_toml(40)
 
 
 def _train_argv(tmp_path: Path, out: Path, extra: str = "") -> list[str]:

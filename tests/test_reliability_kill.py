@@ -18,25 +18,11 @@ import numpy as np
 import pytest
 
 from scorefield import CheckpointError
-from scorefield.cli import main
 from scorefield.train import load_run
 
+from _tiny import tiny_toml
+
 DATA = "toy:ncsn-mixture"
-# tiny and explicit (no "auto": a resumed child needs no data statistics); a checkpoint
-# every 10 steps and 5 steps per compiled call, so kills land in every phase of the loop
-CONFIG = """
-width = 16
-depth = 1
-n_features = 8
-batch_size = 32
-steps = {steps}
-steps_per_call = 5
-log_every = 5
-checkpoint_every = 10
-sigma_max = 10.0
-sigma_min = 0.05
-centre = [0.0, 0.0]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +37,7 @@ def env(tmp_path_factory):
 
 def _config(tmp_path: Path, steps: int) -> Path:
     p = tmp_path / "tiny.toml"
-    p.write_text(CONFIG.format(steps=steps))
+    p.write_text(tiny_toml(steps))
     return p
 
 

@@ -93,6 +93,11 @@ def mixture():
     return GaussianMixture(np.asarray(MIXTURE_MEANS, np.float32), var, np.asarray(MIXTURE_WEIGHTS, np.float32))
 
 
+def _tv_line(tv: float, floor) -> str:
+    """hist_tv beside its exact-sample floor, for figure titles."""
+    return f"hist_tv {tv:.3f} (floor of exact samples at this N: {float(floor.mean):.3f} ± {float(floor.stderr):.3f})"
+
+
 def step1_mixture(ctx: Context):
     target = mixture()
     fig = plot.density_and_score(
@@ -175,7 +180,7 @@ def step3_image(ctx: Context):
     fig = plot.image_vs_samples(
         probs, exact,
         title=f'the MNIST "5" as a density, and {n:,} exact samples from it\n'
-        f"hist_tv {tv:.3f} (floor of exact samples at this N: {float(floor.mean):.3f} ± {float(floor.stderr):.3f})",
+        + _tv_line(tv, floor),
     )
     ctx.figure(3, "03_image_density.png", fig, "An image as a distribution",
                f'MNIST training image 0 (a "5", {H}×{W}, bundled: nothing is downloaded) read as a density '
@@ -278,7 +283,7 @@ def step7_sample(ctx: Context, run, dataset):
     fig = plot.image_vs_samples(
         probs, x,
         title=f"{n:,} samples from the learned score ({what})\n"
-        f"hist_tv {tv:.3f} (floor of exact samples at this N: {float(floor.mean):.3f} ± {float(floor.stderr):.3f})",
+        + _tv_line(tv, floor),
     )
     ctx.figure(7, "07_samples.png", fig, "Samples from the learned score",
                f"The image beside a histogram of {n:,} samples drawn with the run's own sampler ({what}, "

@@ -14,7 +14,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,14 +41,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to `path` through a temporary file and os.replace."""
-    path = Path(path)
+def _write_atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    """Write `path` through a temporary file in its directory: `write(f)`, flush, fsync,
+    os.replace, then fsync the directory. A kill at any moment leaves the old file or the
+    new one, never a part; a failed write leaves no temporary file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -56,6 +56,11 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to `path` atomically (see _write_atomic)."""
+    _write_atomic(Path(path), lambda f: f.write(json.dumps(obj, indent=2) + "\n"), "w")
 
 
 def save(run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None, *, keep: int = 2) -> Path:
@@ -71,20 +76,11 @@ def save(run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: di
     run_dir = Path(run_dir)
     name = f"checkpoint-{step:09d}.npz"
     final = run_dir / name
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{name}.", suffix=".tmp")
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for k, v in arrays.items():
         if v.dtype == object:
             raise CheckpointError(f"checkpoint array {k} has object dtype; only numeric arrays are stored")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomic(final, lambda f: np.savez(f, **arrays), "wb")
     pointer = {
         "format_version": CHECKPOINT_FORMAT,
         "step": int(step),
