@@ -65,3 +65,76 @@ def test_continuous_networks_scale_as_one_over_sigma():
         x = jnp.array([0.2, -0.4])
         for s in (1e-3, 1e-1, 1.0):
             assert 1e-4 < float(jnp.linalg.norm(s * net(x, jnp.asarray(s)))) < 10
+
+
+def _reference_with_random_film(dim: int):
+    """A ReferenceNet whose per-level scale and shift are not the identity, so that a wrong
+    level (or a wrong broadcast) changes the output."""
+    sig = geometric(1.0, 1e-4, 30)
+    net = ReferenceNet(dim, sig, key=jax.random.PRNGKey(0))
+    k1, k2 = jax.random.split(jax.random.PRNGKey(7))
+    return eqx.tree_at(
+        lambda n: (n.scale, n.shift),
+        net,
+        (1.0 + 0.3 * jax.random.normal(k1, net.scale.shape), 0.2 * jax.random.normal(k2, net.shift.shape)),
+    ), sig
+
+
+def test_reference_features_are_cos_and_sin_of_the_two_projections():
+    net, _ = _reference_with_random_film(2)
+    u = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (50, 2), minval=-0.5, maxval=0.5), np.float64)
+    want = np.concatenate(
+        [np.cos(2 * np.pi * u @ np.asarray(net.b_cos, np.float64).T), np.sin(2 * np.pi * u @ np.asarray(net.b_sin, np.float64).T)], -1
+    )
+    got = np.asarray(net._features(jnp.asarray(u, jnp.float32)))
+    # float32: the argument |B u| is up to ~3 turns, rounded to ~2e-7 turns, times 2 pi
+    assert np.max(np.abs(got - want)) < 3e-6
+
+
+@pytest.mark.parametrize("dim", [2, 6])  # d <= 4 uses fused multiply-adds, larger d a matmul
+def test_reference_on_grid_equals_the_vmapped_network_and_its_gradient(dim):
+    from scorefield.losses import DenoisingScoreMatching
+
+    net, sig = _reference_with_random_film(dim)
+    x = jax.random.uniform(jax.random.PRNGKey(2), (16, 30, dim))
+    # levels off the grid (x1.05) exercise the nearest-level lookup
+    grid = sig * 1.05
+    vmapped = jax.vmap(jax.vmap(net), (0, None))(x, grid)
+    on_grid = net.on_grid(x, grid)
+    assert on_grid.shape == (16, 30, dim)
+    np.testing.assert_allclose(np.asarray(on_grid), np.asarray(vmapped), rtol=1e-5, atol=2e-6)
+
+    # the objective takes the on_grid path; its gradient equals the per-example path's
+    class PerExample(eqx.Module):  # not a ScoreNet: the objective falls back to a vmap
+        net: ReferenceNet
+
+        def __call__(self, x, sigma):
+            return self.net(x, sigma)
+
+    obj = DenoisingScoreMatching(sig, levels="all")
+    data = jax.random.uniform(jax.random.PRNGKey(3), (32, dim))
+    params, static = eqx.partition(net, trainable(net))
+
+    def loss(p, wrap):
+        m = eqx.combine(p, static)
+        return obj(PerExample(m) if wrap else m, data, key=jax.random.PRNGKey(4))
+
+    l1, g1 = jax.value_and_grad(loss)(params, False)
+    l2, g2 = jax.value_and_grad(loss)(params, True)
+    assert float(l1) == pytest.approx(float(l2), rel=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+    # the scale of every level gets a gradient: no level is dropped by the broadcast
+    assert bool(jnp.all(jnp.any(g1.scale != 0, axis=1)))
+
+
+def test_default_on_grid_is_the_vmap_of_the_network():
+    from scorefield.nets._base import scores_on_grid
+
+    net = GridNet(2, key=jax.random.PRNGKey(0))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 3, 2))
+    sig = jnp.array([1.0, 0.1, 0.01])
+    want = np.stack([[np.asarray(net(x[i, l], sig[l])) for l in range(3)] for i in range(4)])
+    np.testing.assert_allclose(np.asarray(net.on_grid(x, sig)), want, rtol=1e-6, atol=1e-6)
+    plain = lambda x, s: x / s  # noqa: E731 - any callable model works too
+    np.testing.assert_allclose(np.asarray(scores_on_grid(plain, x, sig)), np.asarray(x / sig[:, None]), rtol=1e-6)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..nets._base import scores_on_grid
 from ..noise import log_uniform, random_levels
 from ._base import Objective
 
@@ -37,8 +38,12 @@ class DenoisingScoreMatching(Objective):
         ks, kz = jax.random.split(key)
         b = x.shape[0]
         if self.levels == "all":
-            sig = jnp.broadcast_to(self.sigmas, (b, len(self.sigmas)))
-        elif self.levels == "random":
+            z = jax.random.normal(kz, (b, len(self.sigmas)) + x.shape[1:])
+            xt = x[:, None, :] + self.sigmas[:, None] * z
+            # one shared grid of levels: networks may compute it faster than a vmap
+            s = scores_on_grid(model, xt, self.sigmas)
+            return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z)
+        if self.levels == "random":
             sig = self.sigmas[random_levels(ks, len(self.sigmas), b)][:, None]
         else:
             sig = log_uniform(ks, jnp.min(self.sigmas), jnp.max(self.sigmas), b)[:, None]
@@ -54,5 +59,8 @@ def denoising_loss(
     x~ = x_b + sig z[b, k], and the loss is 0.5 * mean_{b,k} |sig s(x~, sig) + z|^2.
     """
     xt = x[:, None, :] + sig[..., None] * z
-    s = jax.vmap(jax.vmap(model))(xt, sig)
+    return _weighted_error(jax.vmap(jax.vmap(model))(xt, sig), sig, z)
+
+
+def _weighted_error(s: Float[Array, "b k d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"]) -> Float[Array, ""]:
     return 0.5 * jnp.mean(jnp.sum((sig[..., None] * s + z) ** 2, axis=-1))

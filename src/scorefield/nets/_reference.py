@@ -67,14 +67,39 @@ class ReferenceNet(ScoreNet):
         self.sigmas = jnp.asarray(sigmas, jnp.float32)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
 
+    def _features(self, u: Float[Array, "*rows d"]) -> Float[Array, "*rows two_f"]:
+        """``[cos(2 pi B_cos u), sin(2 pi B_sin u)]``, computed as one sine over both halves
+        (cos(2 pi v) = sin(2 pi (v + 1/4))): one polynomial pass and no concatenation."""
+        b = jnp.concatenate([self.b_cos, self.b_sin])
+        phase = jnp.concatenate([jnp.full(self.b_cos.shape[0], 0.25), jnp.zeros(self.b_sin.shape[0])])
+        d = u.shape[-1]
+        if d <= 4:  # a matmul with an inner dimension of 2-4 is slower than d fused multiply-adds
+            v = phase + sum(u[..., j, None] * b[:, j] for j in range(d))
+        else:
+            v = u @ b.T + phase
+        return sincos_turns(v)[0]
+
     def at_level(self, x: Float[Array, " d"], level: Int[Array, ""]) -> Float[Array, " d"]:
         """The score at grid level `level` (0 = the largest sigma)."""
         u = x - self.centre
-        _, cos = sincos_turns(self.b_cos @ u)
-        sin, _ = sincos_turns(self.b_sin @ u)
-        feats = jnp.concatenate([cos, sin])
-        feats = self.scale[level] * feats + self.shift[level]
+        feats = self.scale[level] * self._features(u) + self.shift[level]
         return self.mlp(jnp.concatenate([feats, u]))
+
+    def on_grid(self, x: Float[Array, "b L d"], sigmas: Float[Array, " L"]) -> Float[Array, "b L d"]:
+        """The scores of a batch at a shared grid of levels (see ScoreNet.on_grid): the same
+        function as vmapping ``__call__``, computed level-major. Each level's scale and shift
+        then broadcast over the batch instead of being gathered per row (whose gradient is a
+        slow scatter on CPU), and the first layer is split into its feature and skip parts
+        instead of concatenating them. At the seed preset this is ~1.5x faster to train."""
+        level = jax.vmap(nearest_level, (None, 0))(self.sigmas, sigmas)
+        u = jnp.swapaxes(x, 0, 1) - self.centre  # (L, b, d)
+        feats = self.scale[level][:, None] * self._features(u) + self.shift[level][:, None]
+        first, *rest = self.mlp.layers
+        n = feats.shape[-1]
+        h = feats @ first.weight[:, :n].T + u @ first.weight[:, n:].T + first.bias
+        for layer in rest:
+            h = softplus(h) @ layer.weight.T + layer.bias
+        return jnp.swapaxes(h, 0, 1)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
         return self.at_level(x, nearest_level(self.sigmas, sigma))
