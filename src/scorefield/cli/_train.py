@@ -12,7 +12,15 @@ EXAMPLES = """examples:
   scorefield train --data mnist --out runs/seed --preset seed --steps 5000
   scorefield train --data toy:two-moons --out runs/moons --config my.toml --quiet
   scorefield train --out runs/five --resume --steps 6000   # continue, or extend, a run
+
+multi-host (one data-parallel run over P processes; the same command on every host,
+process 0 writes the run directory):
+  JAX_COORDINATOR_ADDRESS=host0:1234 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=0 scorefield train --data mnist --out runs/five
+  JAX_COORDINATOR_ADDRESS=host0:1234 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=1 scorefield train --data mnist --out runs/five
+  srun -N 2 scorefield train --data mnist --out runs/five --distributed   # Slurm or Open MPI: detected
 """
+
+ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
 
 
 def register(sub) -> None:
@@ -34,6 +42,13 @@ def register(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("multi-host", "one run over several processes through jax.distributed "
+                             "(each flag defaults to its environment variable)")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0, where the coordinator listens ($JAX_COORDINATOR_ADDRESS)")
+    g.add_argument("--num-processes", type=positive_int, metavar="P", help="number of processes in the run ($JAX_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=non_negative_int, metavar="I", help="this process, 0 to P-1; 0 writes the run ($JAX_PROCESS_ID)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join a multi-process run; what is not given is detected by JAX (Slurm, Open MPI)")
     p.set_defaults(func=run)
 
 
@@ -64,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
         from ..data import parse_spec
 
         parse_spec(config.data)
-        if not args.quiet:
-            print(f"scorefield train: {config.data} -> {args.out} (preset {args.preset}, {config.steps} steps)", file=sys.stderr)
+    lead = _join_processes(args)
+    if lead and not args.quiet and not args.resume:
+        print(f"scorefield train: {config.data} -> {args.out} (preset {args.preset}, {config.steps} steps)", file=sys.stderr)
     progress = False if args.quiet else None
     try:
         if args.resume:
@@ -82,7 +98,65 @@ def run(args: argparse.Namespace) -> int:
             print(f"scorefield train: interrupted before training started; nothing was saved in {args.out}; "
                   "rerun the same command to start again", file=sys.stderr)
         return 130
+    if not lead:  # process 0 reports the run
+        return 0
     last = result.metrics()[-1]["loss"] if result.metrics() else float("nan")
     wall = result.checkpoint.get("wall", float("nan"))
     print(f"trained {result.step} steps in {wall:.1f} s; last logged loss {last:.4f}; run saved in {result.path}")
     return 0
+
+
+def _env_int(args: argparse.Namespace, name: str) -> int | None:
+    """--flag, else its environment variable (an InputError naming it if not an integer >= 0)."""
+    import os
+
+    from .._errors import InputError
+
+    flag = getattr(args, name)
+    if flag is not None:
+        return flag
+    text = os.environ.get(ENV[name], "").strip()
+    if not text:
+        return None
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < (1 if name == "num_processes" else 0):
+        raise InputError(f"{ENV[name]}={text!r} is not valid; give an integer {'>= 1' if name == 'num_processes' else '>= 0'}")
+    return v
+
+
+def _join_processes(args: argparse.Namespace) -> bool:
+    """Call jax.distributed.initialize when this is one process of several; returns whether
+    this process is process 0 (the one that writes). Must run before any JAX computation."""
+    import os
+
+    from .._errors import InputError, ScorefieldError
+
+    num, pid = _env_int(args, "num_processes"), _env_int(args, "process_id")
+    coordinator = args.coordinator or os.environ.get(ENV["coordinator"]) or None
+    if not args.distributed and num in (None, 1):
+        if args.coordinator or args.process_id:
+            raise InputError("--coordinator and --process-id need --num-processes P (or JAX_NUM_PROCESSES) "
+                             "greater than 1, or --distributed")
+        return True
+    if not args.distributed:  # explicit: every value is needed
+        missing = [f"--{k.replace('_', '-')} (or {ENV[k]})" for k, v in
+                   (("coordinator", coordinator), ("process_id", pid)) if v is None]
+        if missing:
+            raise InputError(f"a run over {num} processes needs {' and '.join(missing)}")
+        if pid >= num:
+            raise InputError(f"process id {pid} is out of range for {num} processes; give 0 to {num - 1}")
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid)
+    except ValueError as e:  # JAX found no cluster to take the missing values from
+        raise InputError(f"--distributed: {' '.join(str(e).split())}; give --coordinator, --num-processes and "
+                         "--process-id (or the JAX_* variables)") from None
+    except Exception as e:  # noqa: BLE001 - JAX raises XlaRuntimeError/RuntimeError on a failed join
+        raise ScorefieldError(f"could not join the run at {coordinator or 'the detected coordinator'} "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:300]}); start every process "
+                              "with the same coordinator address and process count") from None
+    return jax.process_index() == 0

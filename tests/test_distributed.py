@@ -1,0 +1,141 @@
+"""Multi-process training through jax.distributed: two local CPU processes (one device
+each, gloo collectives, coordinator on localhost) make ONE data-parallel run whose losses
+and parameters are those of one process with two devices, written by process 0 alone.
+
+Tolerance: both runs partition the same program over a 2-device mesh, so they differ only
+in how the cross-device sums are carried out (gloo between processes, XLA's in-process
+all-reduce within one). A sum of two operands is exact whichever way it is taken, and we
+measured bitwise-equal logs and checkpoints; we still allow rtol 1e-6 (a few float32 ulps)
+so that a gloo or XLA release that reassociates a reduction does not fail a correct run,
+while a wrong shard, key or batch changes the losses at the first digit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _tiny import tiny_toml  # noqa: E402
+
+from scorefield.train import _checkpoint as ckpt  # noqa: E402
+from scorefield.train import load_run  # noqa: E402
+
+DATA = "toy:two-moons"
+RTOL = 1e-6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+CACHE: dict = {}
+
+
+def _env(**extra) -> dict:
+    """A clean environment; children share a persistent compilation cache so that the
+    resumed pair does not compile again."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_") and k != "XLA_FLAGS"}
+    env.update(JAX_PLATFORMS="cpu", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", **CACHE, **extra)
+    return env
+
+
+def _train(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scorefield.cli", "train", "--quiet", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _two_processes(tmp: Path, args_of, also: list[str] | None = None) -> list[tuple[int, str, str]]:
+    """Start process 0 and 1 of one run (args_of(i) -> CLI arguments), and at the same time
+    the one-process, two-device run `also` if given; (rc, stdout, stderr) of each. Gloo's
+    own "[Gloo] Rank i is connected" line on stdout is dropped."""
+    port = _free_port()
+    procs = [_train(args_of(i), _env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
+                                     JAX_PROCESS_ID=str(i)))
+             for i in (0, 1)]
+    if also is not None:
+        procs.append(_train(also, _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")))
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [(p.returncode, "".join(ln for ln in o.splitlines(True) if not ln.startswith("[Gloo]")), e)
+            for p, (o, e) in zip(procs, outs)]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("scorefield train:")]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One process with two devices (40 steps), and two processes with one device each
+    (20 steps, then resumed to 40); each process of the pair has its own --out, as hosts
+    without a shared disk would."""
+    tmp = tmp_path_factory.mktemp("dist")
+    CACHE["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
+    (tmp / "tiny.toml").write_text(tiny_toml(20))
+    single = ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--steps", "40", "--out", str(tmp / "single")]
+    *first, single = _two_processes(
+        tmp, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--out", str(tmp / f"host{i}")], also=single)
+    for rc, _, err in (*first, single):
+        assert rc == 0, err[-2000:]
+    resumed = _two_processes(tmp, lambda i: ["--out", str(tmp / f"host{i}"), "--resume", "--steps", "40"])
+    for rc, _, err in resumed:
+        assert rc == 0, err[-2000:]
+    return tmp, first, resumed
+
+
+def test_two_processes_train_like_two_devices_of_one(runs):
+    tmp, _, _ = runs
+    multi, single = load_run(tmp / "host0"), load_run(tmp / "single")  # loads in this one process
+    assert multi.step == single.step == 40
+    got, want = [r["loss"] for r in multi.metrics()], [r["loss"] for r in single.metrics()]
+    assert [r["step"] for r in multi.metrics()] == [r["step"] for r in single.metrics()] == list(range(0, 40, 5))
+    np.testing.assert_allclose(got, want, rtol=RTOL)
+    _, a_multi = ckpt.load(tmp / "host0")
+    _, a_single = ckpt.load(tmp / "single")
+    assert a_multi.keys() == a_single.keys()
+    for k in a_single:  # model, EMA, optimiser state and step
+        np.testing.assert_allclose(a_multi[k], a_single[k], rtol=RTOL, atol=1e-7, err_msg=k)
+
+
+def test_only_process_0_writes_and_reports(runs):
+    tmp, first, resumed = runs
+    assert sorted(p.name for p in (tmp / "host0").iterdir()) == [
+        "checkpoint-000000030.npz", "checkpoint-000000040.npz", "checkpoint.json", "config.json", "metrics.jsonl"]
+    assert not (tmp / "host1").exists()  # process 1 never touched its --out
+    for (_, out0, _), (_, out1, _) in (first, resumed):
+        assert out0.startswith("trained ") and out1 == ""
+    assert json.loads((tmp / "host0" / "config.json").read_text())["steps"] == 40
+
+
+def test_an_error_on_process_0_stops_both_with_its_message(runs, tmp_path):
+    """host0 already holds a run: process 0 refuses, process 1 gets the same one line and
+    exit code instead of waiting in a collective; a batch that does not divide the 2 devices
+    is refused by both before anything is written."""
+    tmp, _, _ = runs
+    res = _two_processes(tmp_path, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--out", str(tmp / f"host{i}")])
+    lines = [_error_lines(err) for _, _, err in res]
+    assert [rc for rc, _, _ in res] == [2, 2]
+    assert lines[0] == lines[1] and len(lines[0]) == 1 and "already holds a run" in lines[0][0]
+
+    res = _two_processes(tmp_path, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--batch-size", "33",
+                                              "--out", str(tmp_path / f"odd{i}")])
+    assert [rc for rc, _, _ in res] == [2, 2]
+    for _, _, err in res:
+        assert "batch_size=33 must be divisible by the 2 devices of the 2 processes" in err
+    assert not (tmp_path / "odd0").exists()
