@@ -147,7 +147,7 @@ def test_results_do_not_depend_on_chunking_and_trajectory_is_thinned():
     whole = S.sample(sampler, MIX.score, jax.random.key(7), n=50, dim=2)
     parts = S.sample(sampler, MIX.score, jax.random.key(7), n=50, dim=2, chunk_size=16, trajectory_every=5,
                      max_steps_per_call=5)
-    np.testing.assert_allclose(whole.samples, parts.samples, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(whole.samples, parts.samples)
     # start + 3 levels x 2 frames + final samples
     assert parts.trajectory.shape == (1 + 3 * 2 + 1, 50, 2)
     assert [tuple(i) for i in parts.trajectory_index[:3]] == [(-1, 0), (0, 4), (0, 9)]
@@ -180,6 +180,56 @@ def test_divergence_of_one_particle_in_a_later_level():
     with pytest.raises(DivergenceError) as e:
         S.sample(sampler, score, jax.random.key(9), n=8, init=init)
     assert (e.value.level, e.value.step) == (2, 0)
+
+
+def test_divergence_inside_a_split_level_names_the_exact_step():
+    # Level 1 moves every particle right by exactly 1 per step (noise ~1e-4) and the score is
+    # NaN once x > 12.5, so the first non-finite position is at level 1, step 13, in the third
+    # of four calls of that level; the fourth call is already dispatched when it is checked.
+    eps = 1e-8
+
+    def score(x, sigma):
+        eta = eps * (sigma / 0.6) ** 2  # the step size of this level
+        drift = jnp.where(sigma < 0.9, 2.0 / eta, 0.0)
+        return jnp.where(x[0] > 12.5, jnp.nan, jnp.asarray([drift, 0.0]))
+
+    sampler = S.AnnealedLangevin(jnp.asarray([1.0, 0.8, 0.6]), steps_per_level=20, eps=eps)
+    for kw in ({}, {"block_size": 3, "chunk_size": 5}):
+        with pytest.raises(DivergenceError) as e:
+            S.sample(sampler, score, jax.random.key(3), n=8, init=np.zeros(2, np.float32), max_steps_per_call=5, **kw)
+        assert (e.value.level, e.value.step) == (1, 13)
+        assert "level 1 of 0..2" in str(e.value) and "step 13 of 0..19" in str(e.value)
+
+
+def test_results_are_bitwise_independent_of_block_and_chunk_size():
+    # A matmul network: the block shape reaches XLA's dot kernels, which must not change a bit.
+    import equinox as eqx
+
+    mlp = eqx.nn.MLP(3, 2, 32, 1, activation=jax.nn.softplus, key=jax.random.key(0))
+
+    def score(x, sigma):
+        return mlp(jnp.concatenate([x, jnp.log(sigma)[None]])) - x
+
+    sampler = S.AnnealedLangevin(S.geometric(2.0, 0.2, 3), steps_per_level=4, eps=0.01)
+    ref = S.sample(sampler, score, jax.random.key(5), n=300, dim=2).samples
+    for kw in ({"block_size": 7, "chunk_size": 100}, {"block_size": 64}):
+        np.testing.assert_array_equal(S.sample(sampler, score, jax.random.key(5), n=300, dim=2, **kw).samples, ref)
+
+
+def test_default_block_size_follows_devices_and_cores(monkeypatch):
+    from types import SimpleNamespace
+
+    from scorefield.samplers import _runner
+
+    cpu, gpu = SimpleNamespace(platform="cpu"), SimpleNamespace(platform="gpu")
+    monkeypatch.setattr(_runner, "_cpu_count", lambda: 2)
+    assert _runner.default_block_size([cpu]) == 2048  # one device, two cores: big enough to thread
+    assert _runner.default_block_size([cpu, cpu]) == 512  # one core each: small, cache-resident
+    monkeypatch.setattr(_runner, "_cpu_count", lambda: 16)
+    assert _runner.default_block_size([cpu] * 2) == 2 * 8 * 1024
+    assert _runner.default_block_size([gpu]) is None  # accelerators: one block per chunk
+    with pytest.raises(ConfigError, match="block_size"):
+        S.sample(S.Langevin(0.1, 0.05, 2), MIX.score, jax.random.key(0), n=4, dim=2, init=S.GaussianInit(1.0), block_size=0)
 
 
 def test_ncsnv2_eps_matches_paper_values():
@@ -235,9 +285,12 @@ def test_sharded_over_two_cpu_devices_gives_the_same_samples(tmp_path):
         "assert jax.device_count() == 2\n"
         "r = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2,"
         " init=S.GaussianInit(2.0), chunk_size=256, block_size=64)\n"
-        f"np.save({str(tmp_path / 'x.npy')!r}, r.samples)\n"
+        "d = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2,"
+        " init=S.GaussianInit(2.0))\n"  # the default block for 2 devices
+        f"np.save({str(tmp_path / 'x.npy')!r}, np.stack([r.samples, d.samples]))\n"
     )
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
     r = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2, init=S.GaussianInit(2.0))
-    np.testing.assert_allclose(np.load(tmp_path / "x.npy"), r.samples, rtol=1e-5, atol=1e-6)
+    for x in np.load(tmp_path / "x.npy"):
+        np.testing.assert_array_equal(x, r.samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 
@@ -40,6 +41,45 @@ class SampleResult:
     wall_time: float
 
 
+# Particles one device steps together (a block), chosen by measurement on CPU
+# (benchmarks/bench_samplers.py --block-sizes; ReferenceNet, annealed Langevin, 16,384
+# particles, 2-core AMD EPYC). A device with one core runs fastest with small blocks whose
+# activations stay in its cache (2 devices: 256 to 1024 particles per block all ~600k
+# particle-steps/s, 2048 566k, 4096 542k). A device with several cores spreads an op over
+# them only when the op is large enough, so small blocks leave cores idle (1 device, 2 cores:
+# 256 ~390k, 512 ~470k, 1024 585k, 2048 601k, 4096 608k, one block of 16,384 578k).
+_CPU_BLOCK_ONE_CORE = 256
+_CPU_BLOCK_PER_CORE = 1024
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use, as XLA counts them
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_block_size(devices=None) -> int | None:
+    """The runner's block size (particles stepped together, over all devices) for `devices`.
+
+    On CPU: 256 particles per device when each device has one core (blocks stay in cache),
+    else 1024 per core of a device (so that XLA's intra-op threads have work to share).
+    On accelerators: None (one block per chunk; there is no cache to fit, and a sequential map
+    over blocks would only serialise kernels).
+
+    Arguments:
+        devices: the devices the runner shards over (default `jax.local_devices()`).
+    Returns:
+        particles per block, or None for one block per chunk.
+    """
+    devices = jax.local_devices() if devices is None else list(devices)
+    if devices[0].platform != "cpu":
+        return None
+    cores = max(1, _cpu_count() // len(devices))
+    per_device = _CPU_BLOCK_ONE_CORE if cores == 1 else _CPU_BLOCK_PER_CORE * cores
+    return per_device * len(devices)
+
+
 def _fold(keys, data):
     return jax.vmap(jax.random.fold_in, (0, None))(keys, data)
 
@@ -75,8 +115,13 @@ def _from_blocks(tree):
 @eqx.filter_jit
 def _segment(sampler, fn, state, evals, keys, level, t0, valid, n_steps: int, every: int | None, n_blocks: int):
     """`n_steps` steps of `level` for a chunk: a sequential map over blocks of particles, each
-    running all its steps in one scan. Small blocks keep a block's activations in cache for
-    the whole scan, which is several times faster on CPU than stepping the whole chunk."""
+    running all its steps in one scan. On a one-core CPU device small blocks keep a block's
+    activations in cache for the whole scan; see `default_block_size` for the sizes.
+
+    Returns the new state and evaluation counts, the first step (absolute, within the level)
+    at which any valid particle's position was not finite (int32 max if none), and the frames.
+    The per-step finiteness flag costs nothing measurable (it is O(D) next to a network
+    evaluation) and names the exact step without re-running anything."""
     step = jax.vmap(lambda s, k: sampler.step(fn, s, level, k))
 
     def run_block(args):
@@ -132,6 +177,25 @@ def _segments(n_steps: int, max_per_call: int, every: int | None) -> list[tuple[
     return [(t0, min(size, n_steps - t0)) for t0 in range(0, n_steps, size)]
 
 
+def _check(sampler, level: int, t0: int, bad, fr, frames: list | None, index: list | None, every: int | None):
+    """Wait for one compiled call; raise DivergenceError if it diverged, else keep its frames."""
+    bad = int(bad)
+    if bad != np.iinfo(np.int32).max:
+        sigma = sampler.level_sigma(level)
+        at = f"level {level} of 0..{sampler.n_levels - 1}" + ("" if sigma is None else f" (sigma={sigma:.4g})")
+        raise DivergenceError(
+            f"sampler '{sampler.name}' diverged: particle positions became NaN or inf at {at}, "
+            f"step {bad} of 0..{sampler.steps_per_level - 1}; lower the step size (eps/step-size) "
+            "or check the score function",
+            step=bad,
+            level=level,
+        )
+    if fr is not None:
+        frames.append(np.asarray(fr))
+        if index is not None:
+            index.extend((level, t0 + (j + 1) * every - 1) for j in range(fr.shape[0]))
+
+
 def sample(
     sampler: AbstractSampler,
     score_fn: ScoreFn | None,
@@ -144,7 +208,7 @@ def sample(
     chunk_size: int = 65536,
     trajectory_every: int | None = None,
     max_steps_per_call: int = 10_000,
-    block_size: int = 256,
+    block_size: int | None = None,
     progress: bool = False,
 ) -> SampleResult:
     """Run `sampler` on `n` particles and return their final positions.
@@ -172,7 +236,8 @@ def sample(
         max_steps_per_call: longest scan one compiled call runs (progress and checks happen
             between calls).
         block_size: particles stepped together inside a compiled call (a chunk is a
-            sequential map over blocks); small blocks stay in cache. Does not change results.
+            sequential map over blocks); None picks it from the devices and cores
+            (`default_block_size`). Does not change results.
         progress: show a tqdm bar over chunks x levels on stderr.
     Returns:
         a `SampleResult`.
@@ -220,14 +285,16 @@ def sample(
             raise InputError("init contains NaN or inf; starting points must be finite")
         dim = x_given.shape[1]
 
-    if int(block_size) < 1:
-        raise ConfigError(f"block_size={block_size} must be at least 1")
     devices = jax.local_devices()
+    if block_size is None:
+        block_size = default_block_size(devices)
+    elif int(block_size) < 1:
+        raise ConfigError(f"block_size={block_size} must be at least 1 (or None for the default)")
     chunk = min(int(chunk_size), n)
     shard = len(devices) > 1 and chunk >= 64 * len(devices)
     # chunk = n_blocks * per_block, each block split evenly over the devices (padding
     # particles beyond n are computed and dropped)
-    n_blocks = -(-chunk // int(block_size))
+    n_blocks = 1 if block_size is None else -(-chunk // int(block_size))
     per_block = -(-chunk // n_blocks)
     if shard:
         per_block = -(-per_block // len(devices)) * len(devices)
@@ -264,6 +331,10 @@ def sample(
             frames = [np.asarray(x0)[None]] if every is not None else None
             if c == 0 and every is not None:
                 index.append((-1, 0))
+            # Each call is checked after the next one is dispatched, so the device never
+            # waits for the host between calls; a divergence still stops the run at the
+            # first bad call (the one in flight is dropped).
+            pending = None
             for level in range(L):
                 lev = jnp.asarray(level, jnp.int32)
                 for t0, length in segments:
@@ -271,23 +342,13 @@ def sample(
                         sampler, fn, state, evals, keys, lev, jnp.asarray(t0, jnp.int32), valid, length, every,
                         n_blocks,
                     )
-                    bad = int(bad)
-                    if bad != np.iinfo(np.int32).max:
-                        sigma = sampler.level_sigma(level)
-                        at = f"level {level} of 0..{L - 1}" + ("" if sigma is None else f" (sigma={sigma:.4g})")
-                        raise DivergenceError(
-                            f"sampler '{sampler.name}' diverged: particle positions became NaN or inf at {at}, "
-                            f"step {bad} of 0..{sampler.steps_per_level - 1}; lower the step size (eps/step-size) "
-                            "or check the score function",
-                            step=bad,
-                            level=level,
-                        )
-                    if fr is not None:
-                        frames.append(np.asarray(fr))
-                        if c == 0:
-                            index.extend((level, t0 + (j + 1) * every - 1) for j in range(fr.shape[0]))
-                    bar.update(1)
+                    if pending is not None:
+                        _check(sampler, *pending, frames, index if c == 0 else None, every)
+                        bar.update(1)
+                    pending = (level, t0, bad, fr)
             x, n_final = _finalize(sampler, fn, state, keys)
+            _check(sampler, *pending, frames, index if c == 0 else None, every)
+            bar.update(1)
             x = np.asarray(x)[: hi - lo]
             if not np.all(np.isfinite(x)):
                 raise DivergenceError(
