@@ -87,7 +87,7 @@ def runs(tmp_path_factory):
     without a shared disk would."""
     tmp = tmp_path_factory.mktemp("dist")
     CACHE["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    (tmp / "tiny.toml").write_text(tiny_toml(20))
+    (tmp / "tiny.toml").write_text(tiny_toml(20) + 'net = "sigma"\n')  # quick to build
     single = ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--steps", "40", "--out", str(tmp / "single")]
     *first, single = _two_processes(
         tmp, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--out", str(tmp / f"host{i}")], also=single)
@@ -106,8 +106,12 @@ def test_two_processes_train_like_two_devices_of_one(runs):
     got, want = [r["loss"] for r in multi.metrics()], [r["loss"] for r in single.metrics()]
     assert [r["step"] for r in multi.metrics()] == [r["step"] for r in single.metrics()] == list(range(0, 40, 5))
     np.testing.assert_allclose(got, want, rtol=RTOL)
-    _, a_multi = ckpt.load(tmp / "host0")
-    _, a_single = ckpt.load(tmp / "single")
+    m_multi, a_multi = ckpt.load(tmp / "host0")
+    m_single, a_single = ckpt.load(tmp / "single")
+    # the same numbers would come from two processes each training a copy on its own device;
+    # what makes it one run is that each batch was sharded over both processes' devices
+    assert (m_multi["devices"], m_multi["processes"]) == (2, 2)
+    assert (m_single["devices"], m_single["processes"]) == (2, 1)
     assert a_multi.keys() == a_single.keys()
     for k in a_single:  # model, EMA, optimiser state and step
         np.testing.assert_allclose(a_multi[k], a_single[k], rtol=RTOL, atol=1e-7, err_msg=k)

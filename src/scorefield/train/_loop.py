@@ -104,15 +104,17 @@ def _on_lead(fn: Callable[[], object]):
 
 
 def _broadcast_arrays(tree):
-    """`tree` with the array leaves of process 0 on every process (same structure, shapes
-    and dtypes on all); a no-op in one process."""
+    """Process 0's `tree` on every process; the others pass a tree of the same structure
+    whose array leaves may be jax.ShapeDtypeStruct. A no-op in one process."""
     if jax.process_count() == 1:
         return tree
     from jax.experimental import multihost_utils as mh
 
-    arrays, rest = eqx.partition(tree, eqx.is_array)
-    arrays = mh.broadcast_one_to_all(jax.tree_util.tree_map(np.asarray, arrays))
-    return eqx.combine(jax.tree_util.tree_map(jnp.asarray, arrays), rest)
+    is_leaf = lambda x: eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
+    arrays, rest = eqx.partition(tree, is_leaf)
+    host = jax.tree_util.tree_map(
+        lambda a: np.zeros(a.shape, a.dtype) if isinstance(a, jax.ShapeDtypeStruct) else np.asarray(a), arrays)
+    return eqx.combine(jax.tree_util.tree_map(jnp.asarray, mh.broadcast_one_to_all(host)), rest)
 
 
 def make_chunk(config: TrainConfig, dataset, mesh: Mesh | None) -> Callable:
@@ -319,9 +321,10 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
     window: collections.deque = collections.deque(book["window"], maxlen=config.log_every)
     last_saved = book["last_saved"]  # -1: no checkpoint yet; the first interrupt or divergence writes one
     # the other processes take process 0's state (a fresh one, or the checkpoint only it reads)
-    state, static = _broadcast_arrays(loaded["state"] if lead else init_state(config))
+    state, static = _broadcast_arrays(loaded["state"] if lead else eqx.filter_eval_shape(init_state, config))
     state, static, dataset = _replicate((state, static, dataset), mesh)
     chunk = make_chunk(config, dataset, mesh)
+    n_devices = 1 if mesh is None else int(mesh.devices.size)  # recorded: what the batch was sharded over
     step = int(state.step)
     bar = _Progress(config.steps, step, lead and (sys.stderr.isatty() if progress is None else progress))
     t0 = time.perf_counter()
@@ -334,7 +337,8 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
         if not all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind in "fc"):
             raise DivergenceError(f"training diverged: the state at step {s} holds NaN or inf; "
                                   f"the last good checkpoint is kept in {out}", step=s)
-        meta = {"wall": wall0 + time.perf_counter() - t0, "loss_window": list(win)}
+        meta = {"wall": wall0 + time.perf_counter() - t0, "loss_window": list(win),
+                "devices": n_devices, "processes": jax.process_count()}
         write = lambda: ckpt.save(out, s, arrays, meta)  # noqa: E731
         if collective:
             _write(out / ckpt.POINTER, write, last_saved)
