@@ -55,16 +55,17 @@ def _train(args: list[str], env: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _two_processes(tmp: Path, args_of, also: list[str] | None = None) -> list[tuple[int, str, str]]:
-    """Start process 0 and 1 of one run (args_of(i) -> CLI arguments), and at the same time
-    the one-process, two-device run `also` if given; (rc, stdout, stderr) of each. Gloo's
-    own "[Gloo] Rank i is connected" line on stdout is dropped."""
+def _start_pair(args_of) -> list[subprocess.Popen]:
+    """Start process 0 and 1 of one run (args_of(i) -> CLI arguments)."""
     port = _free_port()
-    procs = [_train(args_of(i), _env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
-                                     JAX_PROCESS_ID=str(i)))
-             for i in (0, 1)]
-    if also is not None:
-        procs.append(_train(also, _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")))
+    return [_train(args_of(i), _env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
+                                    JAX_PROCESS_ID=str(i)))
+            for i in (0, 1)]
+
+
+def _finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    """(rc, stdout, stderr) of each; gloo's own "[Gloo] Rank i is connected" line on stdout
+    is dropped."""
     try:
         outs = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -74,6 +75,15 @@ def _two_processes(tmp: Path, args_of, also: list[str] | None = None) -> list[tu
                 p.wait()
     return [(p.returncode, "".join(ln for ln in o.splitlines(True) if not ln.startswith("[Gloo]")), e)
             for p, (o, e) in zip(procs, outs)]
+
+
+def _two_processes(args_of, also: list[str] | None = None) -> list[tuple[int, str, str]]:
+    """One run of two processes, and at the same time the one-process, two-device run
+    `also` if given."""
+    procs = _start_pair(args_of)
+    if also is not None:
+        procs.append(_train(also, _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")))
+    return _finish(procs)
 
 
 def _error_lines(stderr: str) -> list[str]:
@@ -90,10 +100,10 @@ def runs(tmp_path_factory):
     (tmp / "tiny.toml").write_text(tiny_toml(20) + 'net = "sigma"\n')  # quick to build
     single = ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--steps", "40", "--out", str(tmp / "single")]
     *first, single = _two_processes(
-        tmp, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--out", str(tmp / f"host{i}")], also=single)
+        lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--out", str(tmp / f"host{i}")], also=single)
     for rc, _, err in (*first, single):
         assert rc == 0, err[-2000:]
-    resumed = _two_processes(tmp, lambda i: ["--out", str(tmp / f"host{i}"), "--resume", "--steps", "40"])
+    resumed = _two_processes(lambda i: ["--out", str(tmp / f"host{i}"), "--resume", "--steps", "40"])
     for rc, _, err in resumed:
         assert rc == 0, err[-2000:]
     return tmp, first, resumed
@@ -129,17 +139,50 @@ def test_only_process_0_writes_and_reports(runs):
 
 def test_an_error_on_process_0_stops_both_with_its_message(runs, tmp_path):
     """host0 already holds a run: process 0 refuses, process 1 gets the same one line and
-    exit code instead of waiting in a collective; a batch that does not divide the 2 devices
-    is refused by both before anything is written."""
+    exit code instead of waiting in a collective; a batch that does not divide the 2 devices,
+    or data that differ between the processes, are refused by both before anything is
+    written."""
     tmp, _, _ = runs
-    res = _two_processes(tmp_path, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--out", str(tmp / f"host{i}")])
-    lines = [_error_lines(err) for _, _, err in res]
-    assert [rc for rc, _, _ in res] == [2, 2]
+    cfg = ["--config", str(tmp / "tiny.toml")]
+    # three independent pairs at once: each fails within seconds of starting
+    pairs = [_start_pair(lambda i: ["--data", DATA, *cfg, "--out", str(tmp / f"host{i}")]),
+             _start_pair(lambda i: ["--data", DATA, *cfg, "--batch-size", "33", "--out", str(tmp_path / f"odd{i}")]),
+             _start_pair(lambda i: ["--data", [DATA, "toy:checkerboard"][i], *cfg, "--out", str(tmp_path / f"mixed{i}")])]
+    taken, odd, mixed = (_finish(p) for p in pairs)
+
+    lines = [_error_lines(err) for _, _, err in taken]
+    assert [rc for rc, _, _ in taken] == [2, 2]
     assert lines[0] == lines[1] and len(lines[0]) == 1 and "already holds a run" in lines[0][0]
 
-    res = _two_processes(tmp_path, lambda i: ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--batch-size", "33",
-                                              "--out", str(tmp_path / f"odd{i}")])
-    assert [rc for rc, _, _ in res] == [2, 2]
-    for _, _, err in res:
+    assert [rc for rc, _, _ in odd] == [2, 2]
+    for _, _, err in odd:
         assert "batch_size=33 must be divisible by the 2 devices of the 2 processes" in err
     assert not (tmp_path / "odd0").exists()
+
+    # process 1 loads other data than process 0: both refuse (else a silent mixture)
+    assert [rc for rc, _, _ in mixed] == [2, 2]
+    for _, _, err in mixed:
+        assert "the training data differ between processes (process 1" in err
+    assert not (tmp_path / "mixed0").exists()
+
+
+@pytest.mark.parametrize("argv, env, says", [
+    (["--num-processes", "2"], {}, "needs --coordinator (or JAX_COORDINATOR_ADDRESS) and --process-id"),
+    (["--num-processes", "2", "--coordinator", "localhost:1", "--process-id", "2"], {}, "process id 2 is out of range for 2 processes"),
+    (["--process-id", "0"], {}, "need --num-processes P (or JAX_NUM_PROCESSES) greater than 1"),
+    ([], {"JAX_NUM_PROCESSES": "two"}, "JAX_NUM_PROCESSES='two' is not valid"),
+    ([], {"JAX_NUM_PROCESSES": "2", "JAX_COORDINATOR_ADDRESS": "localhost:1", "JAX_PROCESS_ID": "-1"},
+     "JAX_PROCESS_ID='-1' is not valid"),
+])
+def test_incomplete_multi_host_settings_are_one_line_usage_errors(tmp_path, monkeypatch, capsys, argv, env, says):
+    """Checked before JAX is asked to connect (which would wait minutes for peers)."""
+    from scorefield.cli import main
+
+    for k in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "JAX_COORDINATOR_ADDRESS"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["train", "--data", DATA, "--out", str(tmp_path / "run"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+    assert not (tmp_path / "run").exists()

@@ -137,7 +137,7 @@ def _join_processes(args: argparse.Namespace) -> bool:
     num, pid = _env_int(args, "num_processes"), _env_int(args, "process_id")
     coordinator = args.coordinator or os.environ.get(ENV["coordinator"]) or None
     if not args.distributed and num in (None, 1):
-        if args.coordinator or args.process_id:
+        if args.coordinator is not None or args.process_id is not None:
             raise InputError("--coordinator and --process-id need --num-processes P (or JAX_NUM_PROCESSES) "
                              "greater than 1, or --distributed")
         return True
@@ -153,7 +153,7 @@ def _join_processes(args: argparse.Namespace) -> bool:
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid)
     except ValueError as e:  # JAX found no cluster to take the missing values from
-        raise InputError(f"--distributed: {' '.join(str(e).split())}; give --coordinator, --num-processes and "
+        raise InputError(f"--distributed: {' '.join(str(e).split()).rstrip('.')}; give --coordinator, --num-processes and "
                          "--process-id (or the JAX_* variables)") from None
     except Exception as e:  # noqa: BLE001 - JAX raises XlaRuntimeError/RuntimeError on a failed join
         raise ScorefieldError(f"could not join the run at {coordinator or 'the detected coordinator'} "
