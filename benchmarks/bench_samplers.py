@@ -3,16 +3,20 @@
 Compares, in one run and on this machine:
   seed       the reference's network (XLA sin/cos) in its one-particle lax.scan loop
   1 particle the same loop with scorefield's ReferenceNet (same weights, polynomial sin/cos)
-  vmap       the same chain loop naively vmapped over N particles
-  runner     scorefield.samplers.sample(AnnealedLangevin(...)) over N particles, in blocks
-             of 256 (default) and as one block of N (the naive layout inside the runner)
+  vmap       the same chain loop naively vmapped over N particles (one scan, whole batch)
+  runner     scorefield.samplers.sample(AnnealedLangevin(...)) over N particles: with its
+             default block size for these devices, as one block of N (the naive layout inside
+             the runner), and with any --block-sizes given
   matmul     the dense fp32 matmul bound: FLOP/s of a large matmul / FLOPs of one evaluation
-and prints each rate and its ratio to the reference. Usage:
+and prints each rate and its ratio to the reference and to the naive vmap, all measured in
+the same run (interleaved repeats, best of each). Usage:
 
     .venv/bin/python benchmarks/bench_samplers.py [--n 16384] [--steps 20] [--devices 2]
+        [--block-sizes 256,512,1024,2048]
 
-`--devices K` splits the CPU into K XLA devices (set before JAX starts) so the runner
-shards particles over cores; the other rows are unaffected by it.
+`--devices K` (default 1) splits the CPU into K XLA devices (set before JAX starts) so the
+runner shards particles over them; the other rows run on one device either way (with XLA's
+intra-op threads).
 """
 
 from __future__ import annotations
@@ -53,36 +57,30 @@ def main() -> None:
     p.add_argument("--levels", type=int, default=10)
     p.add_argument("--steps", type=int, default=10, help="steps per level")
     p.add_argument("--ref-steps", type=int, default=5000, help="steps of the single-particle loop")
-    p.add_argument("--devices", type=int, default=os.cpu_count() or 1, help="XLA CPU devices for the runner")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--devices", type=int, default=1,
+                   help="XLA CPU devices (sets --xla_force_host_platform_device_count unless XLA_FLAGS has it)")
+    p.add_argument("--block-sizes", default="",
+                   help="comma-separated runner block sizes to time besides the default (e.g. 256,512,1024,2048)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of each row, interleaved; the best counts")
     args = p.parse_args()
-    if args.devices > 1:
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={args.devices}"
-        )
+    flags = os.environ.get("XLA_FLAGS", "")
+    if args.devices > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = flags + f" --xla_force_host_platform_device_count={args.devices}"
 
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     import scorefield.samplers as S
     from scorefield.nets import ReferenceNet
+    from scorefield.samplers._runner import default_block_size
 
+    load0 = os.getloadavg()[0]
     sigmas = S.geometric(1.0, 1e-4, 30)
     net = ReferenceNet(2, sigmas, n_features=256, width=128, depth=3, centre=jnp.asarray([0.5, 0.5]),
                        key=jax.random.key(0))
     score = lambda x, sigma: net(x, sigma)  # noqa: E731
     grid = sigmas[:: max(1, 30 // args.levels)][: args.levels]
     eps = 1e-3
-
-    def best(f, *a):
-        f(*a)  # compile and warm up
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            jax.block_until_ready(f(*a))
-            times.append(time.perf_counter() - t)
-        return min(times)
 
     # reference: one particle, one lax.scan (as the walkthrough's sampler), at level 17
     sigma17 = sigmas[17]
@@ -99,27 +97,22 @@ def main() -> None:
     u = jax.random.uniform(jax.random.key(7), (256, 2))
     err = float(jnp.max(jnp.abs(jax.vmap(seed_net, (0, None))(u, sigma17) - jax.vmap(net, (0, None))(u, sigma17))))
     seed = jax.jit(lambda x, k: chain(x, k, args.ref_steps, lambda y, s: seed_net(y, s)))
-    rate_ref = args.ref_steps / best(seed, jnp.asarray([0.5, 0.5]), jax.random.key(1))
     ref = jax.jit(lambda x, k: chain(x, k, args.ref_steps))
-    rate_ours_loop = args.ref_steps / best(ref, jnp.asarray([0.5, 0.5]), jax.random.key(1))
+    x1, k1 = jnp.asarray([0.5, 0.5]), jax.random.key(1)
 
-    # naive vmap of the chain over particles
+    # naive vmap of the chain over particles: one lax.scan of all steps on the whole batch
     total = args.levels * args.steps
     vm = jax.jit(jax.vmap(lambda x, k: chain(x, k, total)))
     x0 = jax.random.uniform(jax.random.key(2), (args.n, 2))
     keys = jax.random.split(jax.random.key(3), args.n)
-    t = best(vm, x0, keys)
-    rate_vmap = args.n * total / t
 
     # the runner
     # eta_1 = eps on the largest level, smaller below: an untrained network stays finite
     sampler = S.AnnealedLangevin(grid, args.steps, eps=eps * float(grid[-1] / grid[0]) ** 2, denoise=False)
+
     def runner(block_size):
         return lambda: S.sample(sampler, score, jax.random.key(4), n=args.n, dim=2, block_size=block_size,
                                 init=S.GaussianInit(1.0, 0.5)).samples
-
-    rate_runner = args.n * total / best(runner(256))
-    rate_unblocked = args.n * total / best(runner(args.n))
 
     # matmul bound: FLOPs of one evaluation (dense layers + feature projections)
     f = 2 * 256
@@ -127,17 +120,39 @@ def main() -> None:
     a = jax.random.normal(jax.random.key(5), (4096, 512))
     b = jax.random.normal(jax.random.key(6), (512, 512))
     mm = jax.jit(lambda a, b: a @ b)
-    t = best(mm, a, b)
-    flops_s = 2 * 4096 * 512 * 512 / t
-    rate_mm = flops_s / flops_eval
+
+    auto = default_block_size()
+    extra = [int(v) for v in args.block_sizes.split(",") if v.strip()]
+    # name: (callable, particle-steps per call); matmul counts evaluations per call
+    rows = {
+        "seed reference": (lambda: seed(x1, k1), args.ref_steps),
+        "1 particle, our net": (lambda: ref(x1, k1), args.ref_steps),
+        "vmap": (lambda: vm(x0, keys), args.n * total),
+        f"runner (block {auto or 'chunk'})": (runner(None), args.n * total),
+        "runner, one block": (runner(args.n), args.n * total),
+    }
+    for bs in extra:
+        rows[f"runner, block {bs}"] = (runner(bs), args.n * total)
+    rows["matmul bound"] = (lambda: mm(a, b), 2 * 4096 * 512 * 512 / flops_eval)
+
+    # Interleaved repeats, best of each: other load on the machine hits every row alike.
+    for fn, _ in rows.values():
+        jax.block_until_ready(fn())  # compile and warm up
+    times = {name: [] for name in rows}
+    for _ in range(args.repeats):
+        for name, (fn, _) in rows.items():
+            t = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - t)
+    rate = {name: work / min(times[name]) for name, (_, work) in rows.items()}
 
     print(f"# bench_samplers  jax {jax.__version__}  devices {jax.device_count()}  cpus {os.cpu_count()}  "
-          f"N={args.n} levels={args.levels} steps/level={args.steps}")
-    print(f"{'what':20s} {'particle-steps/s':>18s} {'x seed':>12s}")
-    rows = [("seed reference", rate_ref), ("1 particle, our net", rate_ours_loop), ("vmap", rate_vmap),
-            ("runner, one block", rate_unblocked), ("runner", rate_runner), ("matmul bound", rate_mm)]
-    for name, r in rows:
-        print(f"{name:20s} {r:18,.0f} {r / rate_ref:12.2f}")
+          f"N={args.n} levels={args.levels} steps/level={args.steps}  "
+          f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(f"{'what':24s} {'particle-steps/s':>18s} {'x seed':>10s} {'x vmap':>10s}")
+    for name, r in rate.items():
+        print(f"{name:24s} {r:18,.0f} {r / rate['seed reference']:10.2f} {r / rate['vmap']:10.2f}")
+    flops_s = rate["matmul bound"] * flops_eval
     print(f"(matmul {flops_s / 1e9:.1f} GFLOP/s, {flops_eval} FLOPs per evaluation; "
           f"our ReferenceNet (polynomial sin/cos) differs from the seed's XLA sin/cos by at most {err:.1e})")
 

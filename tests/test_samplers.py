@@ -229,7 +229,8 @@ def test_default_block_size_follows_devices_and_cores(monkeypatch):
     assert _runner.default_block_size([cpu] * 2) == 2 * 8 * 1024
     assert _runner.default_block_size([gpu]) is None  # accelerators: one block per chunk
     with pytest.raises(ConfigError, match="block_size"):
-        S.sample(S.Langevin(0.1, 0.05, 2), MIX.score, jax.random.key(0), n=4, dim=2, init=S.GaussianInit(1.0), block_size=0)
+        S.sample(S.Langevin(0.1, 0.05, 2), MIX.score, jax.random.key(0), n=4, dim=2, init=S.GaussianInit(1.0),
+                 block_size=0)
 
 
 def test_ncsnv2_eps_matches_paper_values():
