@@ -138,3 +138,23 @@ def test_default_on_grid_is_the_vmap_of_the_network():
     np.testing.assert_allclose(np.asarray(net.on_grid(x, sig)), want, rtol=1e-6, atol=1e-6)
     plain = lambda x, s: x / s  # noqa: E731 - any callable model works too
     np.testing.assert_allclose(np.asarray(scores_on_grid(plain, x, sig)), np.asarray(x / sig[:, None]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_levels", [30, 80])  # <= 64 levels: unrolled sum over levels; more: einsum
+def test_film_dense_gradient_rule_equals_autodiff(n_levels):
+    from scorefield.nets._reference import _film_dense
+
+    k = jax.random.split(jax.random.PRNGKey(0), 5)
+    f = jax.random.normal(k[0], (n_levels, 16, 24))
+    scale, shift = jax.random.normal(k[1], (n_levels, 24)), jax.random.normal(k[2], (n_levels, 24))
+    w = jax.random.normal(k[3], (8, 24))
+    cot = jax.random.normal(k[4], (n_levels, 16, 8))
+    plain = lambda f, s, t, w: (f * s[:, None] + t[:, None]) @ w.T  # noqa: E731
+    args = (f, scale, shift, w)
+    np.testing.assert_allclose(np.asarray(_film_dense(*args)), np.asarray(plain(*args)), rtol=1e-6, atol=1e-5)
+    got = jax.grad(lambda *a: jnp.sum(_film_dense(*a) * cot), argnums=(0, 1, 2, 3))(*args)
+    want = jax.grad(lambda *a: jnp.sum(plain(*a) * cot), argnums=(0, 1, 2, 3))(*args)
+    for name, a, b in zip(("features", "scale", "shift", "weight"), got, want):
+        # float32 sums of up to 16 x 80 products of O(1) terms in another order
+        err = float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
+        assert err < 1e-5, (name, err)

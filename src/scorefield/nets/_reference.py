@@ -90,16 +90,55 @@ class ReferenceNet(ScoreNet):
         function as vmapping ``__call__``, computed level-major. Each level's scale and shift
         then broadcast over the batch instead of being gathered per row (whose gradient is a
         slow scatter on CPU), and the first layer is split into its feature and skip parts
-        instead of concatenating them. At the seed preset this is ~1.5x faster to train."""
+        instead of concatenating them; the gradient of the scaled first layer has its own rule
+        (see `_film_dense`). At the seed preset this trains ~1.6x faster. Reverse-mode only
+        (the objectives differentiate it with `grad`); `__call__` supports every transform."""
         level = jax.vmap(nearest_level, (None, 0))(self.sigmas, sigmas)
         u = jnp.swapaxes(x, 0, 1) - self.centre  # (L, b, d)
-        feats = self.scale[level][:, None] * self._features(u) + self.shift[level][:, None]
+        feats = self._features(u)
         first, *rest = self.mlp.layers
         n = feats.shape[-1]
-        h = feats @ first.weight[:, :n].T + u @ first.weight[:, n:].T + first.bias
+        h = _film_dense(feats, self.scale[level], self.shift[level], first.weight[:, :n])
+        h = h + u @ first.weight[:, n:].T + first.bias
         for layer in rest:
             h = softplus(h) @ layer.weight.T + layer.bias
         return jnp.swapaxes(h, 0, 1)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
         return self.at_level(x, nearest_level(self.sigmas, sigma))
+
+
+@jax.custom_vjp
+def _film_dense(
+    f: Float[Array, "L b F"], scale: Float[Array, "L F"], shift: Float[Array, "L F"], w: Float[Array, "O F"]
+) -> Float[Array, "L b O"]:
+    """``(scale_l * f + shift_l) @ w.T`` for level-major features: the first layer of the
+    reference network on its per-level scaled features, without bias."""
+    return (f * scale[:, None] + shift[:, None]) @ w.T
+
+
+def _film_dense_fwd(f, scale, shift, w):
+    return _film_dense(f, scale, shift, w), (f, scale, shift, w)
+
+
+def _film_dense_bwd(res, dh):
+    # With G_l = dh_l^T f_l (one batched matmul), the weight and scale gradients are
+    # element-wise contractions of G: dw = sum_l scale_l * G_l + dh_sum^T shift and
+    # dscale_l = sum_o w * G_l. That replaces autodiff's two (L b, F) matmuls (dw, and the
+    # feature cotangent it then reduces over the batch for dscale) by one; the feature
+    # cotangent below is only computed when something differentiates the features.
+    f, scale, shift, w = res
+    g = jnp.einsum("lbo,lbf->lof", dh, f)
+    dh_sum = jnp.sum(dh, axis=1)
+    n_levels = g.shape[0]
+    if n_levels <= 64:  # unrolled: one fused pass over G (XLA:CPU reduces a leading axis slowly)
+        dw = sum(g[i] * scale[i] for i in range(n_levels))
+    else:
+        dw = jnp.einsum("lof,lf->of", g, scale)
+    dw = dw + dh_sum.T @ shift
+    dscale = jnp.einsum("o,lof->lf", jnp.ones(w.shape[0], w.dtype), g * w)
+    df = (dh @ w) * scale[:, None]
+    return df, dscale, dh_sum @ w, dw
+
+
+_film_dense.defvjp(_film_dense_fwd, _film_dense_bwd)
