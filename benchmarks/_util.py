@@ -27,7 +27,8 @@ def matmul_gflops(n: int = 2048, dtype=jnp.float32) -> float:
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), dtype)
     b = jax.random.normal(jax.random.PRNGKey(1), (n, n), dtype)
     f = jax.jit(lambda a, b: a @ b)
-    t = best_time(lambda: f(a, b).block_until_ready(), repeats=5)
+    # best of 10: the rate is the roofline, and this machine has bursts of outside load
+    t = best_time(lambda: f(a, b).block_until_ready(), repeats=10)
     return 2 * n**3 / t / 1e9
 
 
