@@ -45,6 +45,17 @@ def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-m", "scorefield.cli", *argv]
 
 
+def _cli_interactive(*argv: str) -> list[str]:
+    """`_cli`, with Ctrl-C enabled in the child as in a terminal: a suite started in the
+    background of a non-interactive shell passes SIGINT on as ignored (POSIX), and a
+    child started while it is blocked inherits the block; either would make the child
+    deaf to the test's SIGINT."""
+    boot = ("import runpy, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); "
+            "signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "sys.argv = ['scorefield', *sys.argv[1:]]; runpy.run_module('scorefield.cli', run_name='__main__')")
+    return [sys.executable, "-c", boot, *argv]
+
+
 def _wait(cond, timeout: float = 180.0) -> None:
     end = time.monotonic() + timeout
     while not cond():
@@ -208,7 +219,7 @@ def test_sigint_in_training_checkpoints_and_prints_how_to_resume(tmp_path, env):
     cfg = _config(tmp_path, 100_000)
     run = tmp_path / "run"
     child = subprocess.Popen(
-        _cli("train", "--data", DATA, "--preset", "fast", "--config", str(cfg), "--out", str(run), "--quiet"),
+        _cli_interactive("train", "--data", DATA, "--preset", "fast", "--config", str(cfg), "--out", str(run), "--quiet"),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait(lambda: child.poll() is not None or (run / "checkpoint.json").is_file())
     first = json.loads((run / "checkpoint.json").read_text())["step"]
