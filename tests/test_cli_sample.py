@@ -120,3 +120,27 @@ def test_interrupt_leaves_no_output_file(tmp_path, capsys, monkeypatch):
     code, _, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "4", "--out", str(f), "--quiet")
     assert code == 130 and "interrupted" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_npy_atomic_follows_umask_and_keeps_old_file_on_failure(tmp_path):
+    import os
+
+    from scorefield._fs import save_npy_atomic
+
+    f = tmp_path / "a.npy"
+    old = os.umask(0o022)
+    try:
+        save_npy_atomic(f, np.arange(3, dtype=np.float32))
+    finally:
+        os.umask(old)
+    assert (f.stat().st_mode & 0o777) == 0o644
+    np.testing.assert_array_equal(np.load(f), np.arange(3))
+    with pytest.raises(ValueError):
+        save_npy_atomic(f, _Unsaveable())
+    np.testing.assert_array_equal(np.load(f), np.arange(3))  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+class _Unsaveable:
+    def __array__(self, *a, **k):
+        raise ValueError("cannot become an array")

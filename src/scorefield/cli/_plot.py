@@ -249,13 +249,16 @@ def _draw(r, n: int, args, *, trajectory_every: int | None):
 
 
 def _sampler(r, args):
-    sampler, init = r.sampler(steps_per_level=args.steps_per_level)
-    return sampler, init
+    """The run's own sampler; --steps-per-level applies where the recipe's sampler takes it."""
+    from ..samplers import SAMPLERS
+
+    takes = {o.name for o in SAMPLERS.options(r.config.sampler["name"])}
+    overrides = {"steps_per_level": args.steps_per_level} if "steps_per_level" in takes else {}
+    return r.sampler(**overrides)
 
 
 def _sampler_name(sampler) -> str:
-    return {"PredictorCorrector": "predictor-corrector", "AnnealedLangevin": "annealed Langevin",
-            "Langevin": "Langevin"}.get(type(sampler).__name__, type(sampler).__name__)
+    return type(sampler).label
 
 
 def _anneal(args, run_dir):

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from ._common import positive_float, positive_int
-
 from .._errors import ConfigError, InputError
-
-SAMPLERS = ("annealed", "langevin", "pc", "ode", "uhmc", "mala", "hmc", "nuts")
-LOG_DENSITY = ("mala", "hmc", "nuts")
-FIXED_LEVEL = ("langevin", "uhmc", "mala", "hmc", "nuts")
+from ._common import positive_int
+from ._options import flag_error, given, lazy_options
 
 EPILOG = """examples:
   scorefield sample --exact toy:ncsn-mixture --n 10000 --out toy.npy --sampler annealed \\
@@ -22,14 +17,22 @@ EPILOG = """examples:
   scorefield sample --exact mnist --n 10000 --out five.npy --sampler ode --rtol 1e-4
   scorefield sample --exact toy:ncsn-mixture --n 1000 --out m.npy --sampler nuts --steps 200
 
-samplers: annealed (annealed Langevin, NCSN), langevin (one level), pc (predictor-corrector
-for the VE SDE), ode (probability-flow ODE, adaptive), uhmc (unadjusted HMC / underdamped
-Langevin from the score alone); mala, hmc, nuts need a log-density (--exact targets only).
+samplers (scorefield.samplers.SAMPLERS; each flag under "sampler options" says which take it):
+annealed (annealed Langevin, NCSN), langevin (one level), pc (predictor-corrector for the VE
+SDE), ode (probability-flow ODE, adaptive), uhmc (unadjusted HMC / underdamped Langevin from
+the score alone); mala, hmc, nuts need a log-density (--exact targets only).
 sigma is the std of the Gaussian perturbation, in data units; the grid defaults to the run's
 (--run) or to NCSNv2's sigma_max (largest pairwise distance of the data) down to
-3e-3 sigma_max (--exact). Writes float32 (N, D) .npy atomically; prints one summary line."""
+1e-2 sigma_max (--exact). Writes float32 (N, D) .npy atomically; prints one summary line
+(with the Metropolis acceptance rate for samplers that have one)."""
 
 
+
+
+def _registry():
+    from ..samplers import SAMPLERS
+
+    return SAMPLERS
 
 
 def register(subparsers) -> None:
@@ -46,31 +49,18 @@ def register(subparsers) -> None:
     src.add_argument("--exact", metavar="SPEC", help="a data spec with a closed-form smoothed score (e.g. toy:ncsn-mixture, mnist)")
     p.add_argument("--n", type=positive_int, required=True, help="number of samples")
     p.add_argument("--out", required=True, metavar="FILE.npy", help="output file, float32 (N, D)")
-    p.add_argument("--sampler", choices=SAMPLERS, help="default: the run's own sampler (--run; see config.json) or pc (--exact)")
+    p.add_argument("--sampler", metavar="NAME",
+                   help="a registered sampler (see below); default: the run's own sampler (--run; see config.json) or pc (--exact)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    g = p.add_argument_group("noise grid")
-    g.add_argument("--sigma-max", type=positive_float, help="largest sigma (data units)")
-    g.add_argument("--sigma-min", type=positive_float, help="smallest sigma (data units)")
-    g.add_argument("--levels", type=positive_int, help="number of levels (default 100, or the run's recipe)")
-    g.add_argument("--sigma", type=float, help="the one level of langevin/uhmc/mala/hmc/nuts (default --sigma-min; 0 = unsmoothed, --exact only)")
-    g = p.add_argument_group("sampler options")
-    g.add_argument("--steps-per-level", type=positive_int, help="annealed: T (default 100)")
-    g.add_argument("--eps", type=positive_float, help="annealed: step scale, eta_i = eps sigma_i^2/sigma_L^2 (default: NCSNv2's rule)")
-    g.add_argument("--no-denoise", action="store_true", help="annealed: skip the final denoising step")
-    g.add_argument("--steps", type=positive_int, help="langevin/uhmc/mala/hmc/nuts: steps per particle (default 1000)")
-    g.add_argument("--step-size", type=positive_float, help="langevin/uhmc/mala/hmc/nuts: step (default scales with --sigma-max)")
-    g.add_argument("--leapfrog", type=positive_int, default=5, help="uhmc/hmc: leapfrog steps per step (default 5)")
-    g.add_argument("--friction", type=positive_float, help="uhmc: friction gamma (default: full momentum refresh)")
-    g.add_argument("--snr", type=positive_float, help="pc: corrector signal-to-noise ratio (default 0.16)")
-    g.add_argument("--corrector-steps", type=int, help="pc: Langevin corrector steps per level (default 1)")
-    g.add_argument("--rtol", type=positive_float, default=1e-4, help="ode: relative tolerance (default 1e-4)")
-    g.add_argument("--atol", type=positive_float, default=1e-4, help="ode: absolute tolerance (default 1e-4)")
-    g.add_argument("--init", metavar="INIT", help="start: uniform:LOW,HIGH or gaussian:SCALE[,CENTRE] (default N(data centre, sigma_max^2 I))")
+    p.add_argument("--init", metavar="INIT", help="start: uniform:LOW,HIGH or gaussian:SCALE[,CENTRE] (default N(data centre, sigma_max^2 I))")
     g = p.add_argument_group("run")
     g.add_argument("--chunk-size", type=positive_int, default=65536, help="particles per compiled call (default 65536)")
     g.add_argument("--trajectory", metavar="FILE.npy", help="also write positions (F, N, D) every --trajectory-every steps")
     g.add_argument("--trajectory-every", type=positive_int, default=10, help="thinning of --trajectory (default 10)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    # one flag per option of every registered sampler, added when this command parses
+    lazy_options(p, _registry, "sampler options (sigma_max and sigma_min also set the defaults of every sampler)",
+                 choices="--sampler")
     p.set_defaults(func=run)
 
 
@@ -83,50 +73,45 @@ def _check_out(path: str, flag: str) -> Path:
     return out
 
 
-def _save_atomic(path: Path, array) -> None:
-    """Write with a temporary file and os.replace: an interrupt leaves no partial file."""
-    import numpy as np
+def _context_flag(args, name: str):
+    """sigma_max / sigma_min as given (checked like the option), or None."""
+    value = getattr(args, name, None)
+    if value is None:
+        return None
+    from .._registry import Option
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    v = Option(name, float, low=0.0, low_open=True).parse(value, "scorefield sample")
+    return v
 
 
 def run(args) -> int:
     out = _check_out(args.out, "--out")
     traj_out = _check_out(args.trajectory, "--trajectory") if args.trajectory else None
-    if args.corrector_steps is not None and args.corrector_steps < 0:
-        raise InputError(f"--corrector-steps {args.corrector_steps} must be 0 or more")
+    SAMPLERS = _registry()
+    name = args.sampler
+    try:
+        smax, smin = _context_flag(args, "sigma_max"), _context_flag(args, "sigma_min")
+    except ConfigError as e:
+        raise flag_error(e) from None
+    if smax is not None and smin is not None and not smin < smax:
+        raise ConfigError(f"--sigma-min {smin:g} must be smaller than --sigma-max {smax:g}")
+
+    import dataclasses
 
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     from .. import samplers as S
-    from ..noise import sigma_max_ncsnv2
+    from .._fs import save_npy_atomic
 
-    log_prob = None
+    context_flags = ("sigma_max", "sigma_min")
     if args.run:
-        from ..train import load_run
+        from ..train import load_run, sampler_context
 
         run_ = load_run(args.run)
         score_fn = run_.score_fn(ema=True)
-        grid = np.asarray(run_.sigmas, np.float64)
-        dim = int(run_.config.dim)
-        centre = np.asarray(run_.config.centre, np.float32)
-        if args.sampler in LOG_DENSITY:
-            raise ConfigError(
-                f"--sampler {args.sampler} needs a log-density and a trained score network (--run) has none; "
-                "use --sampler annealed, langevin, pc, ode or uhmc, or --exact SPEC with a closed-form target"
-            )
-        sigma_max = args.sigma_max or float(grid[0])
-        sigma_min = args.sigma_min or float(grid[-1])
-        default_levels = len(grid)
+        context = sampler_context(run_.config)
+        context = dataclasses.replace(context, sigma_max=smax or context.sigma_max, sigma_min=smin or context.sigma_min)
         source = f"run {args.run}"
     else:
         from ..data import load
@@ -139,72 +124,69 @@ def run(args) -> int:
             )
         target = data.target
         score_fn = target.smoothed_score
-        dim = int(data.dim)
-        x = np.asarray(data.sample(jax.random.key(args.seed ^ 0x5EED), 4096), np.float64)
-        centre = x.mean(0).astype(np.float32)
-        sigma_max = args.sigma_max or sigma_max_ncsnv2(x)
-        # the default recipe's grid (BENCHMARKS.md): 1% of sigma_max resolves an image's pixels
-        sigma_min = args.sigma_min or 1e-2 * sigma_max
-        default_levels = 100
-        source = f"--exact {args.exact}"
-    if not sigma_min < sigma_max:
-        raise ConfigError(f"--sigma-min {sigma_min:g} must be smaller than --sigma-max {sigma_max:g}")
-    sigma = sigma_min if args.sigma is None else args.sigma
-    if not (np.isfinite(sigma) and (sigma > 0 or (sigma == 0 and args.exact))):
-        raise InputError(f"--sigma {args.sigma} must be positive (or 0 with --exact)")
-    if args.sampler in LOG_DENSITY:
-        log_prob = target.log_prob if sigma == 0 else (lambda x: target.smoothed_log_prob(x, sigma))
 
-    step_size = args.step_size
-    scale = sigma_max / 20.0  # default steps scale with the spread of the data
-    steps = args.steps or 1000
-    init = S.parse_init(args.init) if args.init else S.GaussianInit(float(sigma_max), jnp.asarray(centre))
-    if args.sampler is None and args.run:
-        # the sampler the run's recipe was made for, with any options given here replacing its own
-        sampler, run_init = run_.sampler(
-            levels=args.levels, sigma_min=args.sigma_min, snr=args.snr, corrector_steps=args.corrector_steps,
-            steps_per_level=args.steps_per_level, eps=args.eps, sigma=args.sigma, step_size=args.step_size,
-            steps=args.steps,
-        )
-        init = init if args.init else run_init
-    elif (args.sampler or "pc") == "annealed":
-        levels = args.levels or default_levels
-        grid = S.geometric(sigma_max, sigma_min, levels) if (args.levels or args.sigma_max or args.sigma_min or args.exact) else jnp.asarray(grid)
-        sampler = S.AnnealedLangevin(grid, args.steps_per_level or 100, eps=args.eps, denoise=not args.no_denoise)
-    elif (args.sampler or "pc") == "pc":
-        sampler = S.PredictorCorrector(S.geometric(sigma_max, sigma_min, args.levels or 100),
-                                       1 if args.corrector_steps is None else args.corrector_steps, args.snr or 0.16)
-    elif args.sampler == "ode":
-        sampler = S.ProbabilityFlowODE(sigma_max, sigma_min, rtol=args.rtol, atol=args.atol)
-    elif args.sampler == "langevin":
-        sampler = S.Langevin(sigma, step_size or scale**2, steps)
-    elif args.sampler == "uhmc":
-        sampler = S.UnderdampedLangevin(sigma, step_size or scale, steps, args.leapfrog, args.friction)
-    elif args.sampler == "mala":
-        sampler = S.MALA(step_size or scale**2 / 2, steps)
-    elif args.sampler == "hmc":
-        sampler = S.HMC(step_size or scale, steps, args.leapfrog)
-    else:
-        sampler = S.NUTS(step_size or scale, steps)
+        def log_density(sigma):
+            return target.log_prob if sigma == 0 else (lambda x: target.smoothed_log_prob(x, sigma))
+
+        x = np.asarray(data.sample(jax.random.key(args.seed ^ 0x5EED), 4096), np.float64)
+        context = S.SamplerContext.from_points(x, log_density=log_density, sigma_max=smax, sigma_min=smin)
+        source = f"--exact {args.exact}"
+    if not context.sigma_min < context.sigma_max:
+        raise ConfigError(f"--sigma-min {context.sigma_min:g} must be smaller than --sigma-max {context.sigma_max:g}")
+
+    try:
+        if name is None and args.run:
+            # the sampler the run's recipe was made for, with any options given here replacing its own
+            recipe = run_.config.sampler["name"]
+            sampler, init = run_.sampler(**given(args, SAMPLERS, recipe, also=context_flags))
+        else:
+            name = name or "pc"
+            sampler = SAMPLERS.build(name, context, given(args, SAMPLERS, name, also=context_flags))
+            init = S.default_start(sampler, context)
+    except ConfigError as e:
+        if args.run and "needs a log-density" in str(e):
+            raise ConfigError(f"--sampler {name} needs a log-density and a trained score network (--run) has none; "
+                              f"use a score sampler ({_score_only(SAMPLERS)}), or --exact SPEC with a closed-form target") from None
+        raise flag_error(e) from None
+    if args.init:
+        init = S.parse_init(args.init)
+    log_prob = None
+    if isinstance(sampler, S.AbstractLogDensitySampler):
+        log_prob = context.log_density(sampler.level_sigma(0))
 
     result = S.sample(
         sampler,
         score_fn,
         jax.random.key(args.seed),
         n=args.n,
-        dim=dim,
+        dim=context.dim,
         init=init,
         log_prob=log_prob,
         chunk_size=args.chunk_size,
         trajectory_every=args.trajectory_every if traj_out else None,
         progress=not args.quiet and sys.stderr.isatty(),
     )
-    _save_atomic(out, np.ascontiguousarray(result.samples, np.float32))
+    save_npy_atomic(out, np.ascontiguousarray(result.samples, np.float32))
     if traj_out:
-        _save_atomic(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
-    print(
-        f"wrote {args.n} samples (D={dim}) from {source} with {sampler.name} to {out}: "
-        f"{result.n_score_evals_per_sample:.1f} score evaluations per sample, {result.wall_time:.1f} s",
-        file=sys.stdout,
-    )
+        save_npy_atomic(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
+    print(f"wrote {args.n} samples (D={context.dim}) from {source} with {sampler.name} to {out}: "
+          f"{summary(result)}", file=sys.stdout)
     return 0
+
+
+def _score_only(SAMPLERS) -> str:
+    from ..samplers import AbstractLogDensitySampler
+
+    return ", ".join(c.name for c in SAMPLERS if not issubclass(c, AbstractLogDensitySampler))
+
+
+def summary(result) -> str:
+    """The summary line's tail: evaluations per sample, acceptance (where there is one), time."""
+    text = f"{result.n_score_evals_per_sample:.1f} score evaluations per sample"
+    acc = result.acceptance
+    if acc is not None:
+        import numpy as np
+
+        a = np.asarray(acc)
+        text += f", acceptance {a[0]:.3f}" if a.size == 1 else f", acceptance {a.min():.3f}-{a.max():.3f} over levels"
+    return text + f", {result.wall_time:.1f} s"

@@ -2,6 +2,10 @@
 
 Each sampler is a small `eqx.Module` describing one particle (`init`/`step`/`finalize`);
 `sample` runs many particles of any of them: vmapped, chunked, counted, checked.
+`SAMPLERS` finds a sampler class by the name users type, and
+`SAMPLERS.build(name, context, options)` makes one from its options (see `_base` for the
+interface: `step(fn, state, level, key) -> (state, StepInfo)`). A new sampler is one new
+file here plus one import line below.
 
     import jax, scorefield.samplers as S
     sampler = S.AnnealedLangevin(S.geometric(20.0, 1.0, 10), steps_per_level=100, eps=0.1)
@@ -10,7 +14,18 @@ Each sampler is a small `eqx.Module` describing one particle (`init`/`step`/`fin
 """
 
 from ._annealed import AnnealedLangevin, ncsnv2_eps
-from ._base import AbstractSampler, geometric
+from ._base import (
+    SAMPLERS,
+    AbstractChainSampler,
+    AbstractGridSampler,
+    AbstractLogDensitySampler,
+    AbstractSampler,
+    SamplerContext,
+    StepInfo,
+    default_start,
+    geometric,
+    info,
+)
 from ._init import AbstractInit, GaussianInit, UniformInit, parse_init
 from ._langevin import Langevin
 from ._mcmc import HMC, MALA, NUTS
@@ -20,7 +35,15 @@ from ._runner import SampleResult, sample
 from ._underdamped import UnderdampedLangevin
 
 __all__ = [
+    "SAMPLERS",
     "AbstractSampler",
+    "AbstractGridSampler",
+    "AbstractChainSampler",
+    "AbstractLogDensitySampler",
+    "SamplerContext",
+    "StepInfo",
+    "default_start",
+    "info",
     "AbstractInit",
     "GaussianInit",
     "UniformInit",

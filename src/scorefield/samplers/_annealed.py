@@ -9,7 +9,20 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._errors import ConfigError
-from ._base import AbstractGridSampler, as_sigmas, count, positive
+from ._base import (
+    OPT_SIGMA_MAX,
+    OPT_SIGMA_MIN,
+    POSITIVE,
+    SAMPLERS,
+    AbstractGridSampler,
+    Option,
+    as_sigmas,
+    count,
+    geometric,
+    info,
+    positive,
+    resolve_grid,
+)
 
 
 def ncsnv2_eps(sigmas, steps_per_level: int) -> float:
@@ -57,6 +70,7 @@ def ncsnv2_eps(sigmas, steps_per_level: int) -> float:
     return 2.0 * r * float(s[-1]) ** 2
 
 
+@SAMPLERS.register
 class AnnealedLangevin(AbstractGridSampler):
     """Annealed Langevin dynamics: T steps per level from the largest sigma to the smallest.
 
@@ -77,6 +91,22 @@ class AnnealedLangevin(AbstractGridSampler):
     steps_per_level: int = eqx.field(static=True)
     denoise: bool = eqx.field(static=True)
     name = "annealed"
+    label = "annealed Langevin"
+    options = (
+        OPT_SIGMA_MAX,
+        OPT_SIGMA_MIN,
+        Option("levels", int, None, "noise levels, geometric from sigma_max to sigma_min (default: the run's, or 100)", low=1),
+        Option("steps_per_level", int, 100, "T, Langevin steps per level", low=1),
+        Option("eps", float, "auto", "step scale, eta_i = eps sigma_i^2 / sigma_L^2 (default auto: NCSNv2's rule)",
+               special=("auto",), **POSITIVE),
+        Option("denoise", bool, True, "finish with the denoising step x + sigma_L^2 s(x, sigma_L)"),
+    )
+
+    @classmethod
+    def from_options(cls, context, *, sigma_max, sigma_min, levels, steps_per_level, eps, denoise):
+        smax, smin = resolve_grid(context, sigma_max, sigma_min, "sampler 'annealed'")
+        grid = geometric(smax, smin, int(context.levels if levels is None else levels))
+        return cls(grid, steps_per_level, eps=None if eps == "auto" else eps, denoise=denoise)
 
     def __init__(self, sigmas, steps_per_level: int = 100, eps: float | None = None, denoise: bool = True):
         self.sigmas = as_sigmas(sigmas)
@@ -91,7 +121,7 @@ class AnnealedLangevin(AbstractGridSampler):
         sigma = self.sigmas[level]
         eta = self.eps * (sigma / self.sigmas[-1]) ** 2
         z = jax.random.normal(key, x.shape, x.dtype)
-        return x + 0.5 * eta * fn(x, sigma) + jnp.sqrt(eta) * z, count(1)
+        return x + 0.5 * eta * fn(x, sigma) + jnp.sqrt(eta) * z, info(1)
 
     def position(self, state):
         return state

@@ -7,9 +7,10 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError
-from ._base import AbstractChainSampler, count, positive
+from ._base import OPT_SIGMA, OPT_STEPS, POSITIVE, SAMPLERS, AbstractChainSampler, Option, count, fixed_sigma, info, positive
 
 
+@SAMPLERS.register
 class Langevin(AbstractChainSampler):
     """Unadjusted Langevin: x <- x + (eta/2) s(x, sigma) + sqrt(eta) z, z ~ N(0, I).
 
@@ -26,6 +27,17 @@ class Langevin(AbstractChainSampler):
     step_size: float
     n_steps: int = eqx.field(static=True)
     name = "langevin"
+    label = "Langevin"
+    options = (
+        OPT_SIGMA,
+        Option("step_size", float, None, "eta, squared data units (default (sigma_max/20)^2)", **POSITIVE),
+        OPT_STEPS,
+    )
+
+    @classmethod
+    def from_options(cls, context, *, sigma, step_size, steps):
+        step = (context.sigma_max / 20.0) ** 2 if step_size is None else step_size
+        return cls(fixed_sigma(context, sigma, "sampler 'langevin'"), step, steps)
 
     def __init__(self, sigma: float, step_size: float, n_steps: int):
         self.sigma = float(sigma) if float(sigma) == 0 else positive(sigma, "sigma")
@@ -34,9 +46,6 @@ class Langevin(AbstractChainSampler):
             raise ConfigError(f"n_steps={n_steps} must be at least 1")
         self.n_steps = int(n_steps)
 
-    def level_sigma(self, level):
-        return self.sigma
-
     def init(self, fn, x, key):
         return x, count(0)
 
@@ -44,7 +53,7 @@ class Langevin(AbstractChainSampler):
         x = state
         z = jax.random.normal(key, x.shape, x.dtype)
         s = fn(x, jnp.asarray(self.sigma, x.dtype))
-        return x + 0.5 * self.step_size * s + jnp.sqrt(self.step_size) * z, count(1)
+        return x + 0.5 * self.step_size * s + jnp.sqrt(self.step_size) * z, info(1)
 
     def position(self, state):
         return state

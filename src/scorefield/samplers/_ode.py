@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError
-from ._base import AbstractSampler, count, geometric, positive
+from ._base import (
+    OPT_SIGMA_MAX,
+    OPT_SIGMA_MIN,
+    POSITIVE,
+    SAMPLERS,
+    AbstractSampler,
+    Option,
+    count,
+    geometric,
+    info,
+    positive,
+    resolve_grid,
+)
 from ._init import GaussianInit
 
 
+@SAMPLERS.register
 class ProbabilityFlowODE(AbstractSampler):
     """Deterministic transport of p_{sigma_max} to p_{sigma_min} along the VE probability flow.
 
@@ -38,10 +50,22 @@ class ProbabilityFlowODE(AbstractSampler):
     sigma_min: float
     rtol: float
     atol: float
-    solver: diffrax.AbstractSolver
+    solver: "diffrax.AbstractSolver"  # noqa: F821 - diffrax is imported on first use
     n_segments: int = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
     name = "ode"
+    label = "probability-flow ODE"
+    options = (
+        OPT_SIGMA_MAX,
+        OPT_SIGMA_MIN,
+        Option("rtol", float, 1e-4, "relative tolerance of the adaptive solver", **POSITIVE),
+        Option("atol", float, 1e-4, "absolute tolerance of the adaptive solver", **POSITIVE),
+    )
+
+    @classmethod
+    def from_options(cls, context, *, sigma_max, sigma_min, rtol, atol):
+        smax, smin = resolve_grid(context, sigma_max, sigma_min, "sampler 'ode'")
+        return cls(smax, smin, rtol=rtol, atol=atol)
 
     def __init__(
         self,
@@ -50,7 +74,7 @@ class ProbabilityFlowODE(AbstractSampler):
         *,
         rtol: float = 1e-5,
         atol: float = 1e-5,
-        solver: diffrax.AbstractSolver | None = None,
+        solver=None,
         n_segments: int = 1,
         max_steps: int = 4096,
     ):
@@ -60,6 +84,8 @@ class ProbabilityFlowODE(AbstractSampler):
             raise ConfigError(f"sigma_min={sigma_min} must be smaller than sigma_max={sigma_max}")
         self.rtol = positive(rtol, "rtol")
         self.atol = positive(atol, "atol")
+        import diffrax
+
         self.solver = diffrax.Tsit5() if solver is None else solver
         if int(n_segments) < 1 or int(max_steps) < 1:
             raise ConfigError(f"n_segments={n_segments} and max_steps={max_steps} must be at least 1")
@@ -93,7 +119,12 @@ class ProbabilityFlowODE(AbstractSampler):
     def init(self, fn, x, key):
         return x, count(0)
 
+    def finalize(self, fn, state, key):
+        return state, count(0)
+
     def step(self, fn, state, level, key):
+        import diffrax
+
         grid = self._grid()
 
         def drift(t, x, args):
@@ -117,7 +148,7 @@ class ProbabilityFlowODE(AbstractSampler):
         # runner reports it as a divergence instead of returning a half-solved sample.
         x = jnp.where(ok, sol.ys[-1], jnp.nan)
         n = self._evals_per_step() * sol.stats["num_steps"] + 3
-        return x, jnp.asarray(n, jnp.int32)
+        return x, info(n, solver_steps=sol.stats["num_steps"])
 
     def position(self, state):
         return state

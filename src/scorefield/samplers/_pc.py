@@ -8,9 +8,23 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._errors import ConfigError
-from ._base import AbstractGridSampler, as_sigmas, count, positive
+from ._base import (
+    OPT_SIGMA_MAX,
+    OPT_SIGMA_MIN,
+    POSITIVE,
+    SAMPLERS,
+    AbstractGridSampler,
+    Option,
+    as_sigmas,
+    count,
+    geometric,
+    info,
+    positive,
+    resolve_grid,
+)
 
 
+@SAMPLERS.register
 class PredictorCorrector(AbstractGridSampler):
     """Reverse-diffusion predictor with a Langevin corrector, for the VE SDE.
 
@@ -34,6 +48,19 @@ class PredictorCorrector(AbstractGridSampler):
     snr: float
     n_corrector: int = eqx.field(static=True)
     name = "pc"
+    label = "predictor-corrector"
+    options = (
+        OPT_SIGMA_MAX,
+        OPT_SIGMA_MIN,
+        Option("levels", int, 100, "noise levels, geometric from sigma_max to sigma_min", low=1),
+        Option("corrector_steps", int, 1, "Langevin corrector steps per level (0: reverse diffusion alone)", low=0),
+        Option("snr", float, 0.16, "corrector signal-to-noise ratio r (step 2 r^2 sigma_i^2)", **POSITIVE),
+    )
+
+    @classmethod
+    def from_options(cls, context, *, sigma_max, sigma_min, levels, corrector_steps, snr):
+        smax, smin = resolve_grid(context, sigma_max, sigma_min, "sampler 'pc'")
+        return cls(geometric(smax, smin, levels), n_corrector=corrector_steps, snr=snr)
 
     def __init__(self, sigmas, n_corrector: int = 1, snr: float = 0.16):
         self.sigmas = as_sigmas(sigmas)
@@ -64,7 +91,10 @@ class PredictorCorrector(AbstractGridSampler):
         var = sigma**2 - sigma_next**2
         z = jax.random.normal(pkey, x.shape, x.dtype)
         x = x + var * fn(x, sigma) + jnp.where(last, 0.0, jnp.sqrt(var)) * z
-        return x, count(self.n_corrector + 1)
+        return x, info(self.n_corrector + 1)
 
     def position(self, state):
         return state
+
+    def finalize(self, fn, state, key):
+        return state, count(0)

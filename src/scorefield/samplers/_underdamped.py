@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError
-from ._base import AbstractChainSampler, count, positive
+from ._base import OPT_SIGMA, OPT_STEPS, POSITIVE, SAMPLERS, AbstractChainSampler, Option, count, fixed_sigma, info, positive
 
 
+@SAMPLERS.register
 class UnderdampedLangevin(AbstractChainSampler):
     """Kinetic Langevin with unit mass, force s(x, sigma), no Metropolis test.
 
@@ -34,6 +35,20 @@ class UnderdampedLangevin(AbstractChainSampler):
     n_steps: int = eqx.field(static=True)
     n_leapfrog: int = eqx.field(static=True)
     name = "uhmc"
+    label = "unadjusted HMC"
+    options = (
+        OPT_SIGMA,
+        Option("step_size", float, None, "leapfrog step h, data units per unit momentum (default sigma_max/20)", **POSITIVE),
+        OPT_STEPS,
+        Option("leapfrog", int, 5, "leapfrog steps per step", low=1),
+        Option("friction", float, None, "friction gamma per unit time (default none: a full momentum refresh)",
+               nullable=True, **POSITIVE),
+    )
+
+    @classmethod
+    def from_options(cls, context, *, sigma, step_size, steps, leapfrog, friction):
+        step = context.sigma_max / 20.0 if step_size is None else step_size
+        return cls(fixed_sigma(context, sigma, "sampler 'uhmc'"), step, steps, leapfrog, friction)
 
     def __init__(self, sigma: float, step_size: float, n_steps: int, n_leapfrog: int = 1, friction: float | None = 1.0):
         self.sigma = float(sigma) if float(sigma) == 0 else positive(sigma, "sigma")
@@ -43,9 +58,6 @@ class UnderdampedLangevin(AbstractChainSampler):
         self.n_steps = int(n_steps)
         self.n_leapfrog = int(n_leapfrog)
         self.friction = None if friction is None else positive(friction, "friction")
-
-    def level_sigma(self, level):
-        return self.sigma
 
     def init(self, fn, x, key):
         v = jax.random.normal(key, x.shape, x.dtype)
@@ -66,7 +78,7 @@ class UnderdampedLangevin(AbstractChainSampler):
             return (x, v + 0.5 * h * s, s), None
 
         (x, v, s), _ = jax.lax.scan(leapfrog, (x, v, s), None, length=self.n_leapfrog)
-        return (x, v, s), count(self.n_leapfrog)
+        return (x, v, s), info(self.n_leapfrog)
 
     def position(self, state):
         return state[0]
