@@ -14,7 +14,9 @@ EXAMPLES = """examples:
   scorefield eval --run runs/five --samples five.npy   # also the Fisher divergence per level
 
 The floor of a metric is its value between exact samples of the data at the same sizes:
-what a perfect sampler would score. A value near its floor is as good as N samples allow.
+what a perfect sampler would score (the mean of --repeats draws). One value varies from draw
+to draw; the range beside the floor is where one exact draw lands 95% of the time, so a value
+inside it is as good as N samples allow, and one above it is distinguishable from exact.
 """
 
 
@@ -38,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="random seed for reference draws and floors (default 0)")
     p.add_argument("--repeats", type=positive_int, default=8,
-                   help="exact draws averaged in each floor (default 8)")
+                   help="exact draws behind each floor and its range (default 8)")
     p.add_argument("--max-points", type=positive_int, default=2000,
                    help="samples used by the pairwise metrics, whose cost is quadratic in it (default 2000)")
     p.set_defaults(func=run)
@@ -125,6 +127,14 @@ def _fmt(v: float) -> str:
     return "nan" if v is None or not math.isfinite(v) else f"{v:.4g}"
 
 
+def _floor_range(r: dict, key: str) -> str:
+    """"[low, high]": where one value of exact samples lands 95% of the time."""
+    lo, hi = r.get(key + "_floor_low"), r.get(key + "_floor_high")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "(needs --repeats >= 2)"
+    return f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
 def format_table(r: dict) -> str:
     """A readable report of `evaluate`'s dict: one metric a line, its floor beside it."""
     lines = [f"data {r['data']}: {r['n_samples']} samples in {r['dim']}-D"]
@@ -138,11 +148,10 @@ def format_table(r: dict) -> str:
     }
     for key, label in names.items():
         if key in r:
-            floor = f"{_fmt(r[key + '_floor'])} +- {_fmt(r[key + '_floor_stderr'])}"
-            rows.append((label, _fmt(r[key]), floor))
+            rows.append((label, _fmt(r[key]), _fmt(r[key + "_floor"]), _floor_range(r, key)))
     width = max(len(row[0]) for row in rows)
-    lines.append(f"  {'metric':<{width}}  {'value':>10}  floor (exact samples, mean +- s.e.)")
-    lines += [f"  {a:<{width}}  {b:>10}  {c}" for a, b, c in rows]
+    lines.append(f"  {'metric':<{width}}  {'value':>10}  {'floor':>10}  95% range of one exact draw")
+    lines += [f"  {a:<{width}}  {b:>10}  {c:>10}  {d}" for a, b, c, d in rows]
     if "pair_n" in r:
         lines.append(f"  (pairwise metrics: {r['pair_n']} samples vs {r['reference_n']} {r['reference']}; "
                      "floors: exact draws in place of the samples)")

@@ -179,7 +179,7 @@ def _samples(args, run_dir):
 
         tv = float(hist_tv(img[0], x))
         floor = hist_tv_floor(img[0], n, key=jax.random.key(args.seed + 2))
-        title += f"\nhist_tv {tv:.3f} (exact samples: {floor.mean:.3f} ± {floor.stderr:.3f})"
+        title += f"\nhist_tv {tv:.3f} (floor of exact samples: {floor.range_text()})"
         return plot.image_vs_samples(img[0], x, bins=args.bins, title=title)
     lims, _ = _view(dataset, seed=args.seed)
     bins = args.bins or 50

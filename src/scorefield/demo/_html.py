@@ -35,6 +35,13 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
+def _floor_text(floor: dict) -> str:
+    """The floor's mean and, where metrics.json has it, the 95% range of one exact draw."""
+    if "low" in floor and "high" in floor:
+        return f"{floor['mean']:.4f} (one exact draw: {floor['low']:.4f} to {floor['high']:.4f}, 95%)"
+    return f"{floor['mean']:.4f} ± {floor['stderr']:.4f} (s.e.)"
+
+
 def _numbers(m: dict) -> str:
     floor = m["hist_tv_floor"]
     exact = m.get("exact_image_samples", {})
@@ -43,7 +50,7 @@ def _numbers(m: dict) -> str:
     lang = m.get("langevin", {})
     rows = [
         ("hist_tv of the learned samples", f"{m['hist_tv']:.4f} (N = {floor['n']:,})"),
-        ("its floor: exact samples at the same N", f"{floor['mean']:.4f} ± {floor['stderr']:.4f}"),
+        ("its floor: exact samples at the same N", _floor_text(floor)),
     ]
     if exact:
         rows.append((f"hist_tv of {exact['n']:,} exact samples (step 3)",

@@ -93,9 +93,14 @@ def mixture():
     return GaussianMixture(np.asarray(MIXTURE_MEANS, np.float32), var, np.asarray(MIXTURE_WEIGHTS, np.float32))
 
 
+def _floor_dict(floor) -> dict:
+    """A `Floor` for metrics.json: mean, its s.e., and one draw's std and 95% range."""
+    return {k: float(getattr(floor, k)) for k in ("mean", "stderr", "std", "low", "high")}
+
+
 def _tv_line(tv: float, floor) -> str:
     """hist_tv beside its exact-sample floor, for figure titles."""
-    return f"hist_tv {tv:.3f} (floor of exact samples at this N: {float(floor.mean):.3f} ± {float(floor.stderr):.3f})"
+    return f"hist_tv {tv:.3f} (floor of exact samples at this N: {floor.range_text()})"
 
 
 def step1_mixture(ctx: Context):
@@ -192,7 +197,7 @@ def step3_image(ctx: Context):
                "as the text says.")
     ctx.metrics["exact_image_samples"] = {
         "n": int(n), "hist_tv": tv,
-        "hist_tv_floor": {"mean": float(floor.mean), "stderr": float(floor.stderr)},
+        "hist_tv_floor": _floor_dict(floor),
     }
     return dataset
 
@@ -338,5 +343,5 @@ def step7_sample(ctx: Context, run, dataset):
         "score_evals_per_sample": float(res.n_score_evals_per_sample), "wall_s": float(res.wall_time),
     }
     ctx.metrics["hist_tv"] = tv
-    ctx.metrics["hist_tv_floor"] = {"mean": float(floor.mean), "stderr": float(floor.stderr), "n": int(n)}
+    ctx.metrics["hist_tv_floor"] = {**_floor_dict(floor), "n": int(n)}
     return x

@@ -28,6 +28,9 @@ def _put(out: dict, name: str, value, floor: Floor | None = None) -> None:
     if floor is not None:
         out[f"{name}_floor"] = float(floor.mean)
         out[f"{name}_floor_stderr"] = float(floor.stderr)
+        out[f"{name}_floor_std"] = float(floor.std)
+        out[f"{name}_floor_low"] = float(floor.low)
+        out[f"{name}_floor_high"] = float(floor.high)
 
 
 def _subset(key, x, k):
@@ -87,8 +90,10 @@ def evaluate(
         score_fn, sigmas: a score model `score_fn(x, sigma)` and its noise levels.
         n_fisher: points per level for the Fisher divergence.
     Returns:
-        a JSON-ready dict of floats and lists: the names above, `<name>_floor` and
-        `<name>_floor_stderr`, plus `data`, `dim`, `n_samples`, and `pair_n`, `reference`,
+        a JSON-ready dict of floats and lists: the names above, `<name>_floor` (mean over
+        the exact draws), `<name>_floor_stderr` (its standard error), `<name>_floor_std`
+        and `<name>_floor_low`, `<name>_floor_high` (the spread of ONE exact draw: its
+        std and 95% prediction range, the yardstick for one value; see `Floor`), plus `data`, `dim`, `n_samples`, and `pair_n`, `reference`,
         `reference_n` (how many samples against what the pairwise metrics compared).
     """
     dim = int(dataset.dim)

@@ -97,7 +97,8 @@ def hist_tv_floor(
         key: PRNG key.
         repeats: independent draws averaged (default 64).
     Returns:
-        `Floor(mean, stderr)`: the mean hist_tv and its standard error.
+        `Floor`: the mean hist_tv, its standard error, and the std and 95% range of ONE
+        draw (compare one hist_tv value with `low`, `high`).
     """
     probs = image_probs(density_or_probs)
     n = _validate.positive_int("n", n)
