@@ -7,11 +7,14 @@ import json
 import math
 
 from ._common import formatter, non_negative_int, positive_int
+from ._eval_likelihood import add_arguments as add_likelihood_arguments
 
 EXAMPLES = """examples:
   scorefield eval --data mnist --samples five.npy
   scorefield eval --data toy:8gaussians --samples g.npy --json
   scorefield eval --run runs/five --samples five.npy   # also the Fisher divergence per level
+  scorefield eval --run runs/five --likelihood          # nll, bits/dim, KL to the exact density
+  scorefield eval --exact mnist --likelihood --json     # the exact score through the same ODE
 
 The floor of a metric is its value between exact samples of the data at the same sizes:
 what a perfect sampler would score (the mean of --repeats draws). One value varies from draw
@@ -35,7 +38,11 @@ def register(sub) -> None:
     src.add_argument("--run", metavar="RUN",
                      help="run directory: its data, and its score model for the Fisher divergence")
     src.add_argument("--data", metavar="SPEC", help="data spec: mnist, image:PATH, toy:NAME, points:PATH, ...")
-    p.add_argument("--samples", required=True, metavar="FILE.npy", help="samples to judge, an (N, D) float array")
+    src.add_argument("--exact", metavar="SPEC",
+                     help="with --likelihood: the exact smoothed score of this data as the model (the "
+                     "machinery's own error is then kl - kl_floor)")
+    p.add_argument("--samples", metavar="FILE.npy",
+                   help="samples to judge, an (N, D) float array (not needed with --likelihood)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="random seed for reference draws and floors (default 0)")
@@ -43,6 +50,7 @@ def register(sub) -> None:
                    help="exact draws behind each floor and its range (default 8)")
     p.add_argument("--max-points", type=positive_int, default=2000,
                    help="samples used by the pairwise metrics, whose cost is quadratic in it (default 2000)")
+    add_likelihood_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -84,6 +92,17 @@ def load_samples(path: str, dim: int | None = None):
 
 def run(args: argparse.Namespace) -> int:
     import jax.random as jr
+
+    from .._errors import InputError
+
+    if args.likelihood:
+        from ._eval_likelihood import run as run_likelihood
+
+        return run_likelihood(args)
+    if args.exact is not None:
+        raise InputError("--exact SPEC goes with --likelihood; to judge samples against data use --data SPEC")
+    if args.samples is None:
+        raise InputError("--samples FILE.npy is required to judge samples (or give --likelihood)")
 
     from ..metrics import evaluate
 

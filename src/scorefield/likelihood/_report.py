@@ -11,7 +11,7 @@ from jaxtyping import PRNGKeyArray
 
 from .._errors import InputError
 from .._types import ScoreFn
-from ._floor import entropy, has_density, kl_floor
+from ._floor import _grid_of, entropy, has_density, kl_floor
 from ._ode import LikelihoodResult, log_likelihood
 
 # Held-out draws: a stream of the data that training never uses (training draws from keys
@@ -64,9 +64,8 @@ def report(result: LikelihoodResult, *, target=None, points=None, floor=None) ->
     out["kl"], out["kl_se"] = _mean_se(log_p[ok] - lp[ok])
     if not ok.all():
         out["kl_dropped"] = int((~ok).sum())
-    ent = entropy(target)
-    if ent.stderr == 0.0:
-        out["entropy"] = ent.value
+    if _grid_of(target) is not None:  # exact for grids; elsewhere it would be Monte Carlo
+        out["entropy"] = entropy(target).value
     if getattr(target, "has_smoothed_score", False):
         smin = result.sigma_min
         lps = np.asarray(jax.jit(jax.vmap(lambda z: target.smoothed_log_prob(z, smin)))(pts), np.float64)
