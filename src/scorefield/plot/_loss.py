@@ -58,14 +58,24 @@ def _interp(v, xp, fp):
     return np.where(v > xp[-1], fp[-1] + (v - xp[-1]) * hi_slope, out)
 
 
-def _ema(values: np.ndarray, decay: float) -> np.ndarray:
-    """Bias-corrected exponential moving average (starts at the first value, not at 0)."""
-    out = np.empty_like(values)
-    acc = 0.0
-    for i, v in enumerate(values):
-        acc = decay * acc + (1.0 - decay) * v
-        out[i] = acc / (1.0 - decay ** (i + 1))
-    return out
+def centred_average(values: np.ndarray, window: int, *, log: bool = False) -> np.ndarray:
+    """Centred moving average: entry i is the mean of values[i-h .. i+h], h = window // 2,
+    the half-width shrunk symmetrically near both ends (so a straight line is returned
+    unchanged and a decay is never shifted to later steps, as a trailing average shifts it).
+
+    Arguments:
+        values: (n,) finite values.
+        window: the full window in records (>= 1).
+        log: average log(values) and return exp of it (a geometric mean), for positive values
+            on a log axis.
+    """
+    v = np.log(values) if log else np.asarray(values, float)
+    n = v.size
+    h = np.minimum(max(int(window), 1) // 2, np.minimum(np.arange(n), n - 1 - np.arange(n)))
+    c = np.r_[0.0, np.cumsum(v)]
+    i = np.arange(n)
+    out = (c[i + h + 1] - c[i - h]) / (2 * h + 1)
+    return np.exp(out) if log else out
 
 
 def _wall_knots(step: np.ndarray, wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,19 +89,34 @@ def _wall_knots(step: np.ndarray, wall: np.ndarray) -> tuple[np.ndarray, np.ndar
     return step[keep], wall[keep]
 
 
+def _trained_steps(path: Path) -> int | None:
+    """The step of the run's checkpoint (the steps trained), where one lies beside the log."""
+    run_dir = path if path.is_dir() else path.parent
+    try:
+        step = json.loads((run_dir / "checkpoint.json").read_text()).get("step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(step) if isinstance(step, int) and not isinstance(step, bool) else None
+
+
 def loss_curve(
     metrics: str | Path | Iterable[Mapping],
     *,
-    smooth: float = 0.9,
+    smooth: float = 0.05,
     title: str | None = None,
+    steps: int | None = None,
 ) -> Figure:
     """Training loss against step, with wall-clock seconds on a second (top) axis.
 
     Arguments:
         metrics: a metrics.jsonl path (or a run directory holding one), or records, each a
             mapping with ``step`` and ``loss`` and optionally ``wall`` (seconds since start).
-        smooth: weight of the exponential moving average drawn over the raw curve (0: none).
+        smooth: width of the centred moving average drawn over the raw curve, as a fraction
+            of the records (0: none; default 0.05, at least 5 records). Centred, so the
+            average never lags the loss.
         title: axes title.
+        steps: the number of steps trained (checkpoint.json's ``step``), named in the title;
+            default: read from checkpoint.json beside a metrics file given by path.
 
     Returns:
         The Figure; the loss axis is logarithmic when every loss is positive.
@@ -105,6 +130,8 @@ def loss_curve(
         name = None
     if not 0.0 <= smooth < 1.0:
         raise InputError(f"smooth={smooth!r} must be in [0, 1)")
+    if steps is None and name is not None:
+        steps = _trained_steps(Path(name))
     records = [r for r in records if "loss" in r and "step" in r]
     if not records:
         raise InputError(
@@ -122,10 +149,12 @@ def loss_curve(
     ax = fig.add_subplot()
     ok = np.isfinite(loss)
     st, lo = step[ok], loss[ok]
+    window = max(5, 2 * round(smooth * lo.size / 2) + 1)
     smoothed = smooth > 0 and lo.size >= 10
     ax.plot(st, lo, lw=0.8, alpha=0.45 if smoothed else 1.0, color="tab:blue", label="loss")
     if smoothed:
-        ax.plot(st, _ema(lo, smooth), lw=1.8, color="tab:blue", label=f"moving average ({smooth:g})")
+        avg = centred_average(lo, window, log=bool(np.all(lo > 0)))
+        ax.plot(st, avg, lw=1.8, color="tab:blue", label=f"centred average of {window} records")
         ax.legend(loc="upper right")
     if lo.size and np.all(lo > 0):
         ax.set_yscale("log")
@@ -137,7 +166,9 @@ def loss_curve(
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(True, which="both", alpha=0.3)
-    last = f"final {lo[-1]:.4g} at step {int(st[-1])}" if lo.size else "no finite loss"
+    last = f"last logged {lo[-1]:.4g} at step {int(st[-1]):,}" if lo.size else "no finite loss"
+    if steps is not None:
+        last = f"{int(steps):,} steps; {last}"
     if wall is not None:
         last += f", {wall.max():.1f} s"
         ws, ww = _wall_knots(step, wall)
