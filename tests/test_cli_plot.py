@@ -124,6 +124,7 @@ def test_samples_figure_shows_the_image_upright(tiny_run, monkeypatch):
     exact_draws(monkeypatch, np.tile([[0.1, 0.55]], (100, 1)))  # inside pixel (1, 1): top left
     args = argparse.Namespace(kind="samples", n=100, steps_per_level=2, seed=0, ema=True, bins=None)
     fig = _samples(args, tiny_run / "run")
+    assert "100 fresh samples" in fig.texts[0].get_text()
     hist = np.asarray(fig.axes[1].images[0].get_array())
     assert hist[1, 1] == hist.max() > 0 and np.count_nonzero(hist) == 1
     assert "hist_tv" in fig.texts[0].get_text()
@@ -150,16 +151,71 @@ def test_point_data_without_a_density(tiny_run, tmp_path, capsys, monkeypatch):
     assert err.count("\n") == 0 and "no closed-form density" in err
 
 
-def test_data_of_other_dimensions_is_refused(tiny_run, tmp_path, capsys):
-    run = tmp_path / "3d"
-    shutil.copytree(tiny_run / "run", run)
-    cfg = json.loads((run / "config.json").read_text())
-    cfg["dim"] = 3
-    (run / "config.json").write_text(json.dumps(cfg))
-    for kind in ("field", "samples"):
+def test_data_of_other_dimensions_get_a_pair_plot(tiny_run, tmp_path, capsys):
+    """A 3-D point cloud: 'samples' draws a 3x3 pair plot (samples over data) and 'anneal'
+    the clouds on the data's two principal axes; 'field' and 'density' stay 2-D only."""
+    from scorefield.train import preset, train
+
+    rng = np.random.default_rng(0)
+    pts = (rng.normal(size=(400, 3)) * [3.0, 1.0, 0.2] + [1.0, -2.0, 0.5]).astype(np.float32)
+    np.save(tmp_path / "p3.npy", pts)
+    cfg = preset("fast", data=f"points:{tmp_path / 'p3.npy'}", width=16, depth=1, n_features=8, n_levels=4,
+                 batch_size=32, steps=10, steps_per_call=10, log_every=5, checkpoint_every=10, seed=0)
+    train(cfg, tmp_path / "run3", progress=False)
+    run = tmp_path / "run3"
+    for kind in ("field", "density"):
         assert run_cli(kind, "--run", run, "--out", tmp_path / "f.png") == 2
         assert "holds 3-D data" in capsys.readouterr().err
+    np.save(tmp_path / "s3.npy", pts[:50] + 0.01)
+    assert run_cli("samples", "--run", run, "--samples", tmp_path / "s3.npy", "--out", tmp_path / "s.png") == 0
+    looks_like_a_figure(tmp_path / "s.png")
+    assert run_cli("anneal", "--run", run, "--out", tmp_path / "a.png", "--n", 50, "--steps-per-level", 2) == 0
+    looks_like_a_figure(tmp_path / "a.png")
     assert run_cli("loss", "--run", run, "--out", tmp_path / "l.png") == 0  # any run has a loss
+    capsys.readouterr()
+    np.save(tmp_path / "s2.npy", pts[:50, :2])
+    assert run_cli("samples", "--run", run, "--samples", tmp_path / "s2.npy", "--out", tmp_path / "s.png") == 2
+    assert "2 columns but the data is 3-D" in capsys.readouterr().err
+
+
+def test_pair_plot_shows_each_pair_of_coordinates():
+    from scorefield.plot import pair_plot, principal_axes
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(300, 3)) * [1.0, 2.0, 3.0]
+    samples = data[:40] + 0.1
+    fig = pair_plot(data, samples)
+    axs = np.asarray(fig.axes).reshape(3, 3)
+    np.testing.assert_allclose(axs[2, 0].collections[1].get_offsets(), samples[:, [0, 2]])  # x0 across, x2 up
+    np.testing.assert_allclose(axs[2, 0].collections[0].get_offsets(), data[:, [0, 2]])
+    assert not axs[0, 2].axison and axs[2, 1].get_xlabel() == "x1" and axs[1, 0].get_ylabel() == "x1"
+    assert "40 samples" not in fig.texts[0].get_text() and "(40)" in fig.texts[0].get_text()
+    # Six coordinates: the first four principal components, the largest variance first.
+    big = rng.normal(size=(2000, 6)) * [0.1, 5.0, 0.2, 0.3, 2.0, 0.05]
+    mean, axes = principal_axes(big, 2)
+    assert abs(axes[1, 0]) > 0.99 and abs(axes[4, 1]) > 0.99
+    fig = pair_plot(big, big[:100])
+    assert len(fig.axes) == 16 and fig.axes[12].get_xlabel() == "PC1"
+    with pytest.raises(Exception, match="same D"):
+        pair_plot(big, samples)
+
+
+def test_samples_figure_draws_a_given_sample_file_and_names_it(tiny_run, tmp_path, capsys):
+    pts = np.tile(np.float32([[0.1, 0.55]]), (123, 1))  # all in pixel (1, 1), top left
+    np.save(tmp_path / "mine.npy", pts)
+    import argparse
+
+    from scorefield.cli._plot import _samples
+
+    args = argparse.Namespace(kind="samples", n=None, steps_per_level=2, seed=0, ema=True, bins=None,
+                              samples=str(tmp_path / "mine.npy"))
+    fig = _samples(args, tiny_run / "run")
+    hist = np.asarray(fig.axes[1].images[0].get_array())
+    assert hist[1, 1] == hist.max() > 0 and np.count_nonzero(hist) == 1
+    title = fig.texts[0].get_text()
+    assert "123 samples from mine.npy" in title and "hist_tv" in title
+    assert run_cli("field", "--run", tiny_run / "run", "--samples", tmp_path / "mine.npy", "--out", tmp_path / "f.png") == 2
+    assert "--samples applies to 'plot samples' only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import argparse
 KINDS = {
     "field": "the learned score field at a 3x3 grid of noise levels",
     "loss": "the training loss curve from metrics.jsonl",
-    "samples": "the target (image or density) beside a histogram of fresh samples",
+    "samples": "the target (image or density) beside a histogram of samples (fresh, or --samples FILE.npy); a pair plot for D >= 3",
     "density": "the data target's log-density level sets with its score as arrows",
-    "anneal": "how the particle cloud sharpens across the annealing levels",
+    "anneal": "how the particle cloud sharpens across the annealing levels (principal axes for D >= 3)",
     "animate": "an animation of particles under annealed Langevin (.gif, or .mp4 with ffmpeg)",
 }
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -26,6 +26,7 @@ def register(sub) -> None:
         + "\n".join(f"  {k:<8} {v}" for k, v in KINDS.items()),
         epilog="examples:\n  scorefield plot field --run runs/five --out field.png\n"
         "  scorefield plot samples --run runs/five --out samples.png --n 5000\n"
+        "  scorefield plot samples --run runs/five --samples five.npy --out five.png\n"
         "  scorefield plot loss --run runs/five --out loss.pdf\n"
         "  scorefield plot animate --run runs/five --out particles.gif --n 300",
         formatter_class=formatter,
@@ -36,6 +37,8 @@ def register(sub) -> None:
                    help="file to write: .png, .pdf, .svg, .jpg (animate: .gif, or .mp4 with ffmpeg)")
     p.add_argument("--n", type=positive_int, default=None, metavar="N",
                    help="particles to sample for samples/anneal/animate (default 2000, 400 for animate)")
+    p.add_argument("--samples", metavar="FILE.npy", default=None,
+                   help="for 'samples': draw these (N, D) samples (e.g. from 'scorefield sample') instead of fresh ones")
     p.add_argument("--steps-per-level", type=positive_int, default=None, metavar="T",
                    help="steps per noise level of an annealed-Langevin recipe (default: the run's own sampler, as 'scorefield sample --run')")
     p.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
@@ -82,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
             f"--run {run_dir} is not a scorefield run directory (no config.json); train one with 'scorefield train'"
         )
 
+    if args.samples is not None and args.kind != "samples":
+        raise InputError(f"--samples applies to 'plot samples' only, not to 'plot {args.kind}'")
+
     from .. import plot
 
     if args.kind == "loss":
@@ -100,19 +106,27 @@ def run(args: argparse.Namespace) -> int:
 # --- helpers over a loaded run ---------------------------------------------------------------
 
 
-def _load(args, run_dir):
+ANY_DIM = ("samples", "anneal", "loss")  # kinds that draw point clouds of any D
+
+
+def _config_dim(run_dir):
     import json
 
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("dim")
+    except (OSError, ValueError, AttributeError):
+        return 2  # let load_run name what is wrong with the file
+
+
+def _load(args, run_dir):
     from .._errors import InputError
     from ..train import load_run
 
     # The dimension first: a clear message beats a model rebuilt for nothing.
-    try:
-        dim = json.loads((run_dir / "config.json").read_text()).get("dim")
-    except (OSError, ValueError, AttributeError):
-        dim = 2  # let load_run name what is wrong with the file
-    if dim != 2:
-        raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only")
+    dim = _config_dim(run_dir)
+    if dim != 2 and args.kind not in ANY_DIM:
+        raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only "
+                         f"(for {dim}-D: {', '.join(ANY_DIM)})")
     return load_run(run_dir)
 
 
@@ -139,7 +153,13 @@ def _view(dataset, *, seed: int = 0):
     if img is not None:
         p, (x0, x1, y0, y1) = img
         return ((x0, x1), (y0, y1)), p
-    pts = np.asarray(dataset.sample(jax.random.PRNGKey(seed), 4000))
+    return _box(np.asarray(dataset.sample(jax.random.PRNGKey(seed), 4000)))
+
+
+def _box(pts):
+    """A square box around the 0.5-99.5 percentiles of 2-D points (no backdrop)."""
+    import numpy as np
+
     lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
     centre, half = (lo + hi) / 2, 0.6 * float(np.max(hi - lo)) + 1e-6
     # A square box keeps arrows and aspect honest.
@@ -161,15 +181,33 @@ def _field(args, run_dir):
 
 
 def _samples(args, run_dir):
+    from pathlib import Path
+
     import numpy as np
 
     from .. import plot
 
+    given, path = None, getattr(args, "samples", None)
+    if path is not None:
+        from ._eval import load_samples
+
+        dim = _config_dim(run_dir)
+        given = load_samples(path, dim if isinstance(dim, int) else None)  # before JAX starts
     r = _load(args, run_dir)
     dataset = r.dataset()
-    n = args.n or 2000
-    x = _draw(r, n, args, trajectory_every=None).samples
-    title = f"{dataset.spec}: target vs {n:,} samples of {run_dir.name} (step {r.step}, {_sampler_name(_sampler(r, args)[0])})"
+    if given is not None:
+        x, n = given, len(given)
+        title = f"{dataset.spec}: target vs {n:,} samples from {Path(path).name}"
+    else:
+        n = args.n or 2000
+        x = _draw(r, n, args, trajectory_every=None).samples
+        title = (f"{dataset.spec}: target vs {n:,} fresh samples of {run_dir.name} "
+                 f"(step {r.step}, {_sampler_name(_sampler(r, args)[0])})")
+    if int(dataset.dim) != 2:
+        import jax
+
+        data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), max(n, 2000)))
+        return plot.pair_plot(data, np.asarray(x), title=title)
     target = getattr(dataset, "target", None)
     img = _image(target)
     if img is not None:
@@ -244,7 +282,7 @@ def _draw(r, n: int, args, *, trajectory_every: int | None):
     from .. import samplers as S
 
     sampler, init = _sampler(r, args)
-    return S.sample(sampler, r.score_fn(ema=args.ema), jax.random.key(args.seed), n=n, dim=2, init=init,
+    return S.sample(sampler, r.score_fn(ema=args.ema), jax.random.key(args.seed), n=n, dim=int(r.dataset().dim), init=init,
                     trajectory_every=trajectory_every)
 
 
@@ -267,18 +305,31 @@ def _anneal(args, run_dir):
     from .. import plot
 
     r = _load(args, run_dir)
-    lims, background = _view(r.dataset())
+    dataset = r.dataset()
     n = args.n or 2000
+    what = ""
+    if int(dataset.dim) != 2:
+        # D >= 3: every level's cloud on the data's first two principal axes, the data behind.
+        import jax
+
+        data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), 4000))
+        mean, axes = plot.principal_axes(data, 2)
+        project = lambda a: (np.asarray(a) - mean) @ axes  # noqa: E731
+        lims, _ = _box(project(data))
+        background, what = None, f", {int(dataset.dim)}-D on the data's principal axes PC1, PC2"
+    else:
+        project = np.asarray
+        lims, background = _view(dataset)
     # One frame at the end of every level.
     sampler, _ = _sampler(r, args)
     res = _draw(r, n, args, trajectory_every=sampler.steps_per_level)
     level = res.trajectory_index[:, 0]
     sig = np.asarray([sampler.level_sigma(lv) for lv in range(sampler.n_levels)])
     # The last frame stamped with each level is the cloud at the end of that level.
-    by_level = np.stack([res.trajectory[np.flatnonzero(level == lv)[-1]] for lv in range(sampler.n_levels)])
+    by_level = np.stack([project(res.trajectory[np.flatnonzero(level == lv)[-1]]) for lv in range(sampler.n_levels)])
     return plot.annealing_strip(
         by_level, sig, lims=lims, background=background,
-        title=f"{run_dir.name}: {n:,} particles after each noise level ({_sampler_name(sampler)})",
+        title=f"{run_dir.name}: {n:,} particles after each noise level ({_sampler_name(sampler)}{what})",
     )
 
 

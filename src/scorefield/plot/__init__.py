@@ -16,6 +16,7 @@ from ._field import default_levels, vector_field_grid
 from ._grid import image_extent
 from ._hist import data_vs_samples, density_vs_samples, image_vs_samples, upright_histogram
 from ._loss import loss_curve, read_metrics
+from ._pairs import pair_plot, principal_axes
 from ._paths import paths
 from ._render import figure_to_array, new_figure, save_figure
 
@@ -32,7 +33,9 @@ __all__ = [
     "image_vs_samples",
     "loss_curve",
     "new_figure",
+    "pair_plot",
     "paths",
+    "principal_axes",
     "read_metrics",
     "save_figure",
     "upright_histogram",
