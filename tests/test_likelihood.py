@@ -201,3 +201,23 @@ def test_a_nan_score_stops_with_a_divergence_error():
 
     with pytest.raises(DivergenceError, match="NaN or inf"):
         log_likelihood(score, np.ones((3, 2)), sigma_min=SMIN, sigma_max=2.0, max_steps=64)
+
+
+def test_density_map_figure_is_upright():
+    from scorefield.likelihood import DensityMap
+    from scorefield.plot import density_map_figure, figure_to_array
+
+    xs, ys = np.linspace(0.05, 0.95, 10), np.linspace(0.05, 0.55, 6)
+    lp = np.full((6, 10), -5.0)
+    lp[-1, 0] = 1.0  # the top-left cell: high y, low x
+    exact = lp - 0.1
+    dm = DensityMap(xs=xs, ys=ys, log_prob=lp, exact_log_prob=exact, extent=(0.0, 1.0, 0.0, 0.6), cell_area=0.01,
+                    integral=0.5, exact_integral=0.45, sigma_min=0.01, seconds=0.0)
+    fig = density_map_figure(dm)
+    axes = [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
+    assert len(axes) == 3  # model, exact, difference
+    im = axes[0].images[0]
+    assert im.origin == "lower" and tuple(im.get_extent()) == (0.0, 1.0, 0.0, 0.6)
+    np.testing.assert_array_equal(np.asarray(im.get_array())[-1, 0], 1.0)  # row -1 drawn at the top
+    np.testing.assert_allclose(np.nanmax(np.asarray(axes[2].images[0].get_array())), 0.1)
+    assert figure_to_array(fig).shape[2] == 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._animate import animate_particles, find_ffmpeg
 from ._annealing import annealing_strip
 from ._density import density_and_score
+from ._density_map import density_map_figure
 from ._field import default_levels, vector_field_grid
 from ._grid import image_extent
 from ._hist import data_vs_samples, density_vs_samples, image_vs_samples, upright_histogram
@@ -26,6 +27,7 @@ __all__ = [
     "data_vs_samples",
     "default_levels",
     "density_and_score",
+    "density_map_figure",
     "density_vs_samples",
     "figure_to_array",
     "find_ffmpeg",
