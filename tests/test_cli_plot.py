@@ -11,7 +11,7 @@ from PIL import Image
 
 from scorefield.cli import main
 
-KINDS = ("field", "loss", "samples", "density", "anneal")
+KINDS = ("field", "loss", "samples", "target", "anneal")
 IMAGE_KINDS = ("field", "loss", "samples", "anneal")
 
 
@@ -139,14 +139,14 @@ def test_samples_figure_shows_the_image_upright(tiny_run, monkeypatch):
 
 
 def test_point_data_without_a_density(tiny_run, tmp_path, capsys, monkeypatch):
-    # The same model over point data: 'samples' compares histograms, 'density' has none.
+    # The same model over point data: 'samples' compares histograms, 'target' has none.
     exact_draws(monkeypatch, np.random.default_rng(1).uniform(0, 1, (100, 2)))
     np.save(tmp_path / "pts.npy", np.random.default_rng(0).uniform(0, 1, (300, 2)).astype(np.float32))
     run = with_data(tiny_run / "run", tmp_path / "points-run", f"points:{tmp_path / 'pts.npy'}")
     assert run_cli("samples", "--run", run, "--out", tmp_path / "s.png", "--n", 100, "--steps-per-level", 2) == 0
     looks_like_a_figure(tmp_path / "s.png")
     capsys.readouterr()
-    assert run_cli("density", "--run", run, "--out", tmp_path / "d.png") == 2
+    assert run_cli("target", "--run", run, "--out", tmp_path / "d.png") == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no closed-form density" in err
 
@@ -228,6 +228,9 @@ def test_samples_figure_draws_a_given_sample_file_and_names_it(tiny_run, tmp_pat
         (["field", "--run", "{run}", "--out", "{tmp}/f.png", "--levels", "a,b"], "level indices"),
         (["nope", "--run", "{run}", "--out", "{tmp}/f.png"], "invalid choice"),
         (["samples", "--run", "{run}", "--out", "{tmp}/f.png", "--n", "0"], "positive integer"),
+        (["density", "--run", "{run}", "--out", "{tmp}/f.png", "--resolution", "0"], "from 2 to 4096"),
+        (["density", "--run", "{run}", "--out", "{tmp}/f.png", "--resolution", "4097"], "from 2 to 4096"),
+        (["density", "--run", "{run}", "--out", "{tmp}/f.png", "--exact", "toy:2spirals"], "no closed-form 2-D density"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tiny_run, tmp_path, capsys, argv, message):
@@ -240,6 +243,14 @@ def test_bad_input_is_one_line_and_exit_2(tiny_run, tmp_path, capsys, argv, mess
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err
+
+
+def test_density_map_of_the_model_beside_the_exact_image(tiny_run, tmp_path, capsys):
+    out = tmp_path / "d.png"
+    assert run_cli("density", "--run", tiny_run / "run", "--out", out, "--resolution", 12) == 0
+    looks_like_a_figure(out)
+    text = capsys.readouterr().out
+    assert "model density integrates to" in text and "12x8 cells" in text and "the exact one to" in text
 
 
 def test_help_has_an_example(capsys):

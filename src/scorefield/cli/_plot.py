@@ -8,7 +8,8 @@ KINDS = {
     "field": "the learned score field at a 3x3 grid of noise levels",
     "loss": "the training loss curve from metrics.jsonl",
     "samples": "the target (image or density) beside a histogram of samples (fresh, or --samples FILE.npy); a pair plot for D >= 3",
-    "density": "the data target's log-density level sets with its score as arrows",
+    "density": "the model's density (probability-flow ODE) on a grid beside the exact density and their difference",
+    "target": "the data target's log-density level sets with its score as arrows",
     "anneal": "how the particle cloud sharpens across the annealing levels (principal axes for D >= 3)",
     "animate": "an animation of particles under annealed Langevin (.gif, or .mp4 with ffmpeg)",
 }
@@ -17,17 +18,19 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 
 
 def register(sub) -> None:
+    from ._plot_density import add_arguments as add_density_arguments
     from ._common import formatter, positive_float, positive_int
 
     p = sub.add_parser(
         "plot",
-        help="draw a figure of a run: field, loss, samples, density, anneal or animate",
+        help="draw a figure of a run: field, loss, samples, density, target, anneal or animate",
         description="Draw a figure of a trained run and save it (PNG, PDF, SVG or JPG by the suffix of --out).\n\n"
         + "\n".join(f"  {k:<8} {v}" for k, v in KINDS.items()),
         epilog="examples:\n  scorefield plot field --run runs/five --out field.png\n"
         "  scorefield plot samples --run runs/five --out samples.png --n 5000\n"
         "  scorefield plot samples --run runs/five --samples five.npy --out five.png\n"
         "  scorefield plot loss --run runs/five --out loss.pdf\n"
+        "  scorefield plot density --run runs/five --out density.png --resolution 224\n"
         "  scorefield plot animate --run runs/five --out particles.gif --n 300",
         formatter_class=formatter,
     )
@@ -47,9 +50,10 @@ def register(sub) -> None:
     p.add_argument("--levels", type=_levels, default=None, metavar="L,L,...",
                    help="noise-level indices for 'field' (default 0,3,...,24, or nine spread levels)")
     p.add_argument("--sigma", type=positive_float, default=None,
-                   help="smooth the target by this sigma for 'density' (default: exact; one pixel for images)")
+                   help="smooth the target by this sigma for 'target' (default: exact; one pixel for images)")
     p.add_argument("--no-ema", dest="ema", action="store_false", help="use the raw weights instead of the EMA weights")
     p.add_argument("--dpi", type=positive_int, default=120, help="dots per inch of raster output (default 120)")
+    add_density_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -241,7 +245,7 @@ def _density(args, run_dir):
     if target is None:
         raise InputError(
             f"the data of --run {run_dir} ({dataset.spec}) has no closed-form density; "
-            "'density' needs an image or toy target"
+            "'target' needs an image or toy target"
         )
     lims, _ = _view(dataset)
     sigma = args.sigma
@@ -356,4 +360,10 @@ def _animate(args, run_dir, out):
     )
 
 
-_DRAW = {"field": _field, "samples": _samples, "density": _density, "anneal": _anneal}
+def _density_map(args, run_dir):
+    from ._plot_density import draw
+
+    return draw(args, run_dir, _load(args, run_dir))
+
+
+_DRAW = {"field": _field, "samples": _samples, "target": _density, "density": _density_map, "anneal": _anneal}
