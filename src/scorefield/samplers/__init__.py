@@ -26,6 +26,9 @@ from ._base import (
     geometric,
     info,
 )
+from ._dpm2m import DPMSolver2M
+from ._euler import Euler
+from ._heun import Heun
 from ._init import AbstractInit, GaussianInit, UniformInit, parse_init
 from ._langevin import Langevin
 from ._mcmc import HMC, MALA, NUTS
@@ -54,6 +57,9 @@ __all__ = [
     "ncsnv2_eps",
     "PredictorCorrector",
     "ProbabilityFlowODE",
+    "Euler",
+    "Heun",
+    "DPMSolver2M",
     "UnderdampedLangevin",
     "MALA",
     "HMC",
