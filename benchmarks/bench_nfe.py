@@ -30,7 +30,7 @@ from _util import machine
 from scorefield import samplers as S
 from scorefield.data import load
 from scorefield.metrics import energy_distance, hist_tv, hist_tv_floor
-from scorefield.noise import geometric, sigma_max_ncsnv2
+from scorefield.noise import geometric
 
 SAMPLERS = ("euler", "heun", "dpm2m", "pc")
 IMAGES = ("mnist", "mnist:label=7,index=3", "mnist:label=0,index=1")
@@ -86,15 +86,16 @@ def floors_of(data, ns, key):
 
 
 def exact_setup(spec: str, seed: int):
-    """The CLI's --exact defaults: sigma_max by NCSNv2's rule, sigma_min 1% of it, centre the mean."""
+    """The CLI's --exact defaults (`SamplerContext.from_points`): sigma_max by NCSNv2's rule,
+    sigma_min 1% of it, centre the data mean."""
     data = load(spec)
     x = np.asarray(data.sample(jax.random.key(seed ^ 0x5EED), 4096), np.float64)
-    smax = sigma_max_ncsnv2(x)
-    return data, data.target.smoothed_score, smax, 1e-2 * smax, x.mean(0)
+    ctx = S.SamplerContext.from_points(x)
+    return data, data.target.smoothed_score, ctx.sigma_max, ctx.sigma_min, ctx.centre
 
 
 def trained_setup(spec: str, steps: int | None, workdir: Path):
-    from scorefield.train import build_sampler, load_run, preset, train
+    from scorefield.train import load_run, preset, sampler_context, train
 
     overrides = {} if steps is None else dict(steps=steps, checkpoint_every=steps, steps_per_call=min(500, steps))
     out = workdir / spec.replace(":", "_").replace(",", "_").replace("=", "")
@@ -102,9 +103,8 @@ def trained_setup(spec: str, steps: int | None, workdir: Path):
     train(preset("default", data=spec, **overrides), out, progress=False)
     print(json.dumps(dict(trained=spec, steps=steps or "preset", seconds=round(time.perf_counter() - t, 1))), flush=True)
     run = load_run(out)
-    pc, _ = build_sampler(run.config)
-    grid = np.asarray(pc.sigmas)
-    return run.dataset(), run.score_fn(ema=True), float(grid[0]), float(grid[-1]), np.asarray(run.config.centre)
+    ctx = sampler_context(run.config, recipe=True)  # the recipe's grid: sigma_min >= 1% of sigma_max
+    return run.dataset(), run.score_fn(ema=True), ctx.sigma_max, ctx.sigma_min, np.asarray(ctx.centre)
 
 
 def table(rows, ns):
