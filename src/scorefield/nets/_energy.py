@@ -1,0 +1,131 @@
+"""An energy-parameterised network: a scalar E(x, sigma) whose negative gradient is the score."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._base import ScoreNet
+from ._film import FilmMLP
+from ._grid import GridNet, _interpolate
+from ._sigma import SigmaNet
+from ._trig import sincos_turns
+
+BACKBONES = ("grid", "fourier")
+
+
+class EnergyNet(ScoreNet):
+    """A network with a log-density: E(x, sigma) ~ -log p_sigma(x) + const, score -grad_x E.
+
+    The energy is a Gaussian prior term plus a learned term divided by sigma,
+
+        E(x, sigma) = 0.5 |x - c|^2 / (sigma^2 + prior_scale^2) + g(x, sigma) / sigma,
+
+    where g is the scalar output of a score network's trunk (the FiLM MLP of the
+    continuous-sigma networks) on the features of a backbone: the multi-resolution feature
+    grids of :class:`GridNet` (``backbone="grid"``, D <= 3) or the random Fourier features of
+    :class:`SigmaNet` (``backbone="fourier"``). Dividing by sigma keeps the trunk's gradient,
+    sigma * s, O(1) at every level, as the score networks' output / sigma does. The prior
+    term is the exact energy of Gaussian data of standard deviation `prior_scale` per
+    coordinate; the trunk starts near 0, so training starts from that Gaussian, and far
+    from the data (where the trunk has seen nothing) the density still decays. (Measured
+    choices are in BENCHMARKS.md.)
+
+    ``net(x, sigma)`` is the score ``-grad_x E`` (same shapes as every ScoreNet, so every
+    objective trains it unchanged); :meth:`energy` and :meth:`log_prob` give the scalar.
+    """
+
+    backbone: str = eqx.field(static=True)
+    grids: tuple[Float[Array, "..."], ...]
+    b: Float[Array, "f d"]
+    freqs: Float[Array, " k"]
+    centre: Float[Array, " d"]
+    half_width: Float[Array, ""]
+    prior_scale: Float[Array, ""]
+    trunk: FilmMLP
+    prior: bool = eqx.field(static=True)
+
+    frozen = ("b", "freqs", "centre", "half_width", "prior_scale")
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        backbone: str = "grid",
+        resolutions: tuple[int, ...] = (8, 16, 32, 64),
+        n_grid_features: int = 4,
+        n_features: int = 128,
+        feature_scale: float = 8.0,
+        width: int = 64,
+        depth: int = 2,
+        sigma_features: int = 16,
+        centre: Float[Array, " d"] | None = None,
+        half_width: float = 1.0,
+        prior_scale: float | None = None,
+        prior: bool = True,
+        key: PRNGKeyArray,
+    ):
+        """Arguments:
+            dim: D, the data dimension.
+            backbone: "grid" (feature grids, D <= 3) or "fourier" (random Fourier features).
+            resolutions, n_grid_features: the grids (backbone "grid"; see GridNet).
+            n_features, feature_scale: the Fourier features (backbone "fourier"; see SigmaNet).
+            width, depth: hidden width and number of hidden layers of the trunk.
+            sigma_features: number of sin/cos frequencies of log sigma.
+            centre: c, the data centre (default the origin); half_width: the grids' cube.
+            prior_scale: standard deviation of the Gaussian prior term, data units
+                (default half_width / 2).
+            prior: include the prior term (False: E = g / sigma alone).
+            key: split so that every part has its own randomness.
+        """
+        if backbone not in BACKBONES:
+            raise ValueError(f"backbone={backbone!r} must be one of {', '.join(BACKBONES)}")
+        # the backbones' own initialisation, so features start as in the score networks
+        if backbone == "grid":
+            base = GridNet(dim, resolutions=tuple(resolutions), n_grid_features=n_grid_features, width=width,
+                           depth=depth, sigma_features=sigma_features, centre=centre, half_width=half_width, key=key)
+            self.grids, self.b = base.grids, jnp.zeros((0, dim))
+            in_size = len(resolutions) * n_grid_features + dim
+        else:
+            base = SigmaNet(dim, n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
+                            sigma_features=sigma_features, centre=centre, key=key)
+            self.grids, self.b = (), base.b
+            in_size = 2 * n_features + dim
+        self.backbone = backbone
+        self.freqs, self.centre = base.freqs, base.centre
+        self.half_width = jnp.asarray(half_width, jnp.float32)
+        self.prior_scale = jnp.asarray(0.5 * half_width if prior_scale is None else prior_scale, jnp.float32)
+        self.prior = bool(prior)
+        kt = jax.random.split(key)[1]  # the key the backbone gave its trunk
+        self.trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
+
+    def _features(self, u: Float[Array, " d"]) -> Float[Array, " f"]:
+        if self.backbone == "grid":
+            v = u / self.half_width  # the cube is [-1, 1]^D
+            t = jnp.clip(0.5 * (v + 1.0), 0.0, 1.0)
+            return jnp.concatenate([_interpolate(g, t) for g in self.grids] + [v])
+        sin, cos = sincos_turns(self.b @ u)
+        return jnp.concatenate([cos, sin, u])
+
+    def energy(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, ""]:
+        """E(x, sigma), equal to -log p_sigma(x) up to a constant in x (dimensionless)."""
+        sigma = jnp.asarray(sigma, jnp.float32)
+        u = x - self.centre
+        e = self.trunk(self._features(u), jnp.log(sigma) * self.freqs)[0] / sigma
+        if self.prior:
+            e = e + 0.5 * jnp.sum(u**2) / (sigma**2 + self.prior_scale**2)
+        return e
+
+    def log_prob(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, ""]:
+        """-E(x, sigma): the unnormalised log-density of the data smoothed by sigma."""
+        return -self.energy(x, sigma)
+
+    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+        return -jax.grad(self.energy)(x, sigma)
+
+
+def is_energy(model) -> bool:
+    """True when `model` has a log-density (an :class:`EnergyNet`)."""
+    return isinstance(model, EnergyNet)
