@@ -111,6 +111,9 @@ def run(args) -> int:
         run_ = load_run(args.run)
         score_fn = run_.score_fn(ema=True)
         context = sampler_context(run_.config)
+        model = run_.ema_model
+        if hasattr(model, "log_prob"):  # an energy network has a log-density at every sigma
+            context = dataclasses.replace(context, log_density=lambda s: (lambda x: model.log_prob(x, s)))
         context = dataclasses.replace(context, sigma_max=smax or context.sigma_max, sigma_min=smin or context.sigma_min)
         source = f"run {args.run}"
     else:
@@ -126,7 +129,9 @@ def run(args) -> int:
         score_fn = target.smoothed_score
 
         def log_density(sigma):
-            return target.log_prob if sigma == 0 else (lambda x: target.smoothed_log_prob(x, sigma))
+            # sigma may be traced (an annealed sampler's level): only a Python 0 is unsmoothed
+            unsmoothed = isinstance(sigma, (int, float)) and sigma == 0
+            return target.log_prob if unsmoothed else (lambda x: target.smoothed_log_prob(x, sigma))
 
         x = np.asarray(data.sample(jax.random.key(args.seed ^ 0x5EED), 4096), np.float64)
         context = S.SamplerContext.from_points(x, log_density=log_density, sigma_max=smax, sigma_min=smin)
@@ -145,14 +150,18 @@ def run(args) -> int:
             init = S.default_start(sampler, context)
     except ConfigError as e:
         if args.run and "needs a log-density" in str(e):
-            raise ConfigError(f"--sampler {name} needs a log-density and a trained score network (--run) has none; "
-                              f"use a score sampler ({_score_only(SAMPLERS)}), or --exact SPEC with a closed-form target") from None
+            raise ConfigError(f"--sampler {name} needs a log-density, which only a run trained with net = \"energy\" "
+                              f"or an --exact target has; this run's network gives a score only, so use a score "
+                              f"sampler ({_score_only(SAMPLERS)})") from None
         raise flag_error(e) from None
     if args.init:
         init = S.parse_init(args.init)
     log_prob = None
     if isinstance(sampler, S.AbstractLogDensitySampler):
-        log_prob = context.log_density(sampler.level_sigma(0))
+        if sampler.smoothed:  # log p_sigma at every level
+            log_prob = lambda x, s: context.log_density(s)(x)  # noqa: E731
+        else:
+            log_prob = context.log_density(sampler.level_sigma(0))
 
     result = S.sample(
         sampler,
@@ -170,7 +179,7 @@ def run(args) -> int:
     if traj_out:
         save_npy_atomic(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
     print(f"wrote {args.n} samples (D={context.dim}) from {source} with {sampler.name} to {out}: "
-          f"{summary(result)}", file=sys.stdout)
+          f"{summary(result, sampler)}", file=sys.stdout)
     return 0
 
 
@@ -180,13 +189,13 @@ def _score_only(SAMPLERS) -> str:
     return ", ".join(c.name for c in SAMPLERS if not issubclass(c, AbstractLogDensitySampler))
 
 
-def summary(result) -> str:
-    """The summary line's tail: evaluations per sample, acceptance (where there is one), time."""
+def summary(result, sampler=None) -> str:
+    """The summary line's tail: evaluations per sample, acceptance (where there is one: per
+    level, and a warning where it collapsed), time."""
     text = f"{result.n_score_evals_per_sample:.1f} score evaluations per sample"
     acc = result.acceptance
     if acc is not None:
-        import numpy as np
+        from ..samplers import acceptance_summary
 
-        a = np.asarray(acc)
-        text += f", acceptance {a[0]:.3f}" if a.size == 1 else f", acceptance {a.min():.3f}-{a.max():.3f} over levels"
+        text += ", " + acceptance_summary(sampler, acc)
     return text + f", {result.wall_time:.1f} s"

@@ -8,9 +8,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import ScoreNet
-from ._film import FilmMLP
-from ._grid import GridNet, _interpolate
-from ._sigma import SigmaNet
+from ._film import FilmMLP, sigma_frequencies
+from ._grid import _interpolate
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -82,23 +81,26 @@ class EnergyNet(ScoreNet):
         """
         if backbone not in BACKBONES:
             raise ValueError(f"backbone={backbone!r} must be one of {', '.join(BACKBONES)}")
-        # the backbones' own initialisation, so features start as in the score networks
+        # the backbones' own initialisation (GridNet's, SigmaNet's: the same key splits), so
+        # features start as in the score networks
+        kf, kt = jax.random.split(key)
         if backbone == "grid":
-            base = GridNet(dim, resolutions=tuple(resolutions), n_grid_features=n_grid_features, width=width,
-                           depth=depth, sigma_features=sigma_features, centre=centre, half_width=half_width, key=key)
-            self.grids, self.b = base.grids, jnp.zeros((0, dim))
+            self.grids = tuple(
+                1e-2 * jax.random.normal(k, (r,) * dim + (n_grid_features,))
+                for k, r in zip(jax.random.split(kf, len(resolutions)), resolutions)
+            )
+            self.b = jnp.zeros((0, dim))
             in_size = len(resolutions) * n_grid_features + dim
         else:
-            base = SigmaNet(dim, n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
-                            sigma_features=sigma_features, centre=centre, key=key)
-            self.grids, self.b = (), base.b
+            self.grids = ()
+            self.b = feature_scale * jax.random.normal(kf, (n_features, dim))
             in_size = 2 * n_features + dim
         self.backbone = backbone
-        self.freqs, self.centre = base.freqs, base.centre
+        self.freqs = sigma_frequencies(sigma_features)
+        self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.prior_scale = jnp.asarray(0.5 * half_width if prior_scale is None else prior_scale, jnp.float32)
         self.prior = bool(prior)
-        kt = jax.random.split(key)[1]  # the key the backbone gave its trunk
         self.trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
 
     def _features(self, u: Float[Array, " d"]) -> Float[Array, " f"]:

@@ -14,6 +14,7 @@ file here plus one import line below.
 """
 
 from ._annealed import AnnealedLangevin, ncsnv2_eps
+from ._annealed_mcmc import AnnealedMALA, acceptance_summary
 from ._base import (
     SAMPLERS,
     AbstractChainSampler,
@@ -54,6 +55,8 @@ __all__ = [
     "geometric",
     "Langevin",
     "AnnealedLangevin",
+    "AnnealedMALA",
+    "acceptance_summary",
     "ncsnv2_eps",
     "PredictorCorrector",
     "ProbabilityFlowODE",

@@ -23,10 +23,12 @@ Adding a sampler (see docs/ARCHITECTURE.md for a complete example):
 The step contract: `step(fn, state, level, key) -> (state, StepInfo)` on ONE particle;
 `level` is a traced int32 scalar, `key` a per-particle, per-step key; `fn` is the score
 `fn(x, sigma) -> (D,)`, or for an `AbstractLogDensitySampler` the log-density
-`fn(x) -> scalar`. `StepInfo(n_evals, acceptance=None, solver_steps=None)` says what the
+`fn(x) -> scalar` (an annealed one, `smoothed = True`, the log-density of every level
+`fn(x, sigma) -> scalar`). `StepInfo(n_evals, acceptance=None, solver_steps=None)` says what the
 step cost and did; the runner sums each field per particle and reports per-level means in
 `SampleResult.level_info`. `init(fn, x, key) -> (state, n_evals)` and
-`finalize(fn, state, key) -> (x, n_evals)` return plain int32 evaluation counts.
+`finalize(fn, state, key) -> (x, n_evals)` return plain int32 evaluation counts, and so
+does the optional `begin_level(fn, state, level) -> (state, n_evals)`, run before each level.
 """
 
 from __future__ import annotations
@@ -173,6 +175,13 @@ class AbstractSampler(eqx.Module):
     def position(self, state: State) -> Float[Array, " d"]:
         """The particle's position in data space."""
 
+    def begin_level(self, fn: ModelFn, state: State, level: Int[Array, ""]) -> tuple[State, Int[Array, ""]]:
+        """Called by the runner before the first step of each level (level 0 included), for a
+        sampler whose state depends on the level (e.g. a log-density cached at the previous
+        sigma); returns the state and the evaluations it cost. The default does nothing and
+        the runner skips it."""
+        return state, count(0)
+
     @abc.abstractmethod
     def finalize(self, fn: ModelFn, state: State, key: PRNGKeyArray) -> tuple[Float[Array, " d"], Int[Array, ""]]:
         """The sample returned for the final state (e.g. after a denoising step), and the
@@ -182,7 +191,12 @@ class AbstractSampler(eqx.Module):
 class AbstractLogDensitySampler(AbstractSampler):
     """A sampler with a Metropolis test: it evaluates a log-density `fn(x) -> log p(x)` (up to
     a constant) instead of a score, and reports the acceptance in its StepInfo. The runner
-    passes it `log_prob`; `from_options` needs `context.log_density`."""
+    passes it `log_prob`; `from_options` needs `context.log_density`.
+
+    `smoothed = True` marks one that visits several noise levels: its `fn` is then the
+    log-density of the data smoothed at any sigma, `fn(x, sigma) -> log p_sigma(x)`."""
+
+    smoothed: ClassVar[bool] = False
 
 
 class AbstractGridSampler(AbstractSampler):

@@ -190,6 +190,16 @@ def _checked_step(sampler, fn, state, level, key):
 
 
 @eqx.filter_jit
+def _begin_level(sampler, fn, state, evals, level):
+    state, n = jax.vmap(lambda s: sampler.begin_level(fn, s, level))(state)
+    return state, evals + n
+
+
+def _has_begin_level(sampler) -> bool:
+    return type(sampler).begin_level is not AbstractSampler.begin_level
+
+
+@eqx.filter_jit
 def _finalize(sampler, fn, state, keys):
     k = _fold(keys, sampler.n_levels + 1)
     return jax.vmap(lambda s, k: sampler.finalize(fn, s, k))(state, k)
@@ -335,6 +345,8 @@ def _run_chunk(sampler, fn, plan: _Plan, c: int, dist, x_given, init_key, run_ke
 
     for level in range(L):
         lev = jnp.asarray(level, jnp.int32)
+        if _has_begin_level(sampler):
+            state, evals = _begin_level(sampler, fn, state, evals, lev)
         for t0, length in plan.segments:
             state, evals, sums, bad, fr = _segment(
                 sampler, fn, state, evals, keys, lev, jnp.asarray(t0, jnp.int32), valid, length, every, plan.n_blocks,
