@@ -18,7 +18,8 @@ from scorefield.nets import trainable
 from scorefield.nets._energy import EnergyNet
 
 BACKBONES = {
-    "grid": lambda k: EnergyNet(2, backbone="grid", width=32, depth=2, centre=jnp.array([0.2, -0.1]), half_width=2.0, key=k),
+    "grid": lambda k: EnergyNet(2, backbone="grid", resolutions=(5, 9, 17), width=16, depth=2,
+                                centre=jnp.array([0.2, -0.1]), half_width=2.0, key=k),
     "fourier": lambda k: EnergyNet(3, backbone="fourier", n_features=32, feature_scale=1.0, width=32, depth=2, key=k),
 }
 
@@ -147,6 +148,7 @@ def test_exact_score_matching_differentiates_through_the_energy_gradient():
     assert float(got) == pytest.approx(want, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_training_an_energy_network_recovers_the_smoothed_gaussian_score():
     # DSM with continuous levels, as the default recipe; the minimiser is the exact smoothed
     # score -(C + sigma^2 I)^{-1}(x - m). Same tolerance as tests/test_train.py (0.15).

@@ -11,7 +11,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "info",
         help="summarise a run (config, steps, last loss, checkpoint, data)",
-        description="Print what a run directory holds: its data, network, objective, noise levels, steps done, last loss and checkpoint.",
+        description="Print what a run directory holds: its data, network, model kind (energy: with a log-density, or score), objective, noise levels, steps done, last loss and checkpoint.",
         epilog="example:\n  scorefield info --run runs/five",
         formatter_class=formatter,
     )
@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         "data": c.data,
         "dim": c.dim,
         "net": c.net,
+        # an energy network has a log-density (Metropolis samplers apply); others give a score only
+        "model": "energy" if hasattr(r.model, "log_prob") else "score",
         "parameters": n_params,
         "objective": c.objective,
         "levels": c.levels,
