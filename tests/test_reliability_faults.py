@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from scorefield import ScorefieldError
+from scorefield import ScorefieldError, _fs
 from scorefield.cli import main
 from scorefield.train import _checkpoint, load_run
 
@@ -72,7 +72,7 @@ def test_disk_full_at_a_checkpoint_keeps_the_previous_one(tmp_path, reference, m
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return real(src, dst)
 
-        monkeypatch.setattr(_checkpoint.os, "replace", replace)
+        monkeypatch.setattr(_fs.os, "replace", replace)
     run = tmp_path / "run"
     assert main(_train_argv(tmp_path, run)) == 1
     line = _one_line(capsys)
@@ -139,7 +139,7 @@ def test_write_error_is_a_scorefield_error_not_a_traceback(tmp_path, monkeypatch
     def boom(*a, **k):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(_checkpoint, "write_json_atomic", boom)
+    monkeypatch.setattr(_fs, "write_json_atomic", boom)
     from scorefield.train import preset, train
 
     cfg = preset("fast", data="toy:ncsn-mixture", width=16, depth=1, n_features=8, batch_size=32, steps=10,

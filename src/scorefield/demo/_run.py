@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .._fs import ensure_writable_dir
+from .._fs import ensure_writable_dir, write_atomic
 from .._errors import InputError, ScorefieldError
 from ._settings import DemoSettings
 
@@ -152,9 +151,7 @@ def run_demo(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as e:
         raise ScorefieldError(f"could not write {path} ({e.strerror or type(e).__name__}); check the disk") from None

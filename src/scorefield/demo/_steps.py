@@ -6,7 +6,6 @@ what it wrote (an `Artifact` with a caption for index.html) and its numbers (int
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import plot
+from .._fs import atomic_path, write_atomic
 from .. import samplers as S
 from ._settings import DemoSettings
 
@@ -65,24 +65,18 @@ class Context:
 
     def figure(self, step: int, name: str, fig, title: str, caption: str) -> None:
         path = self.out / name
-        plot.save_figure(fig, _tmp(path), dpi=self.settings.dpi)
-        os.replace(_tmp(path), path)
+        with atomic_path(path, keep_suffix=True) as tmp:
+            plot.save_figure(fig, tmp, dpi=self.settings.dpi)
         self.artifacts.append(Artifact(step, name, "figure", title, caption))
 
     def animation(self, step: int, name: str, traj, heading: str, caption: str, **kw) -> None:
         path = self.out / name
-        plot.animate_particles(traj, _tmp(path), **kw)
-        os.replace(_tmp(path), path)
+        with atomic_path(path, keep_suffix=True) as tmp:
+            plot.animate_particles(traj, tmp, **kw)
         self.artifacts.append(Artifact(step, name, "animation", heading, caption))
 
     def data(self, step: int, name: str, title: str, caption: str) -> None:
         self.artifacts.append(Artifact(step, name, "data", title, caption))
-
-
-def _tmp(path: Path) -> Path:
-    # Same suffix (the writers pick the format by it), hidden, replaced atomically: an
-    # interrupted demo never leaves a truncated figure under the real name.
-    return path.with_name(f".{path.stem}.tmp{path.suffix}")
 
 
 def mixture():
@@ -273,9 +267,7 @@ def step7_sample(ctx: Context, run, dataset):
                    trajectory_every=_trajectory_every(sampler), progress=ctx.progress)
     x = res.samples.astype(np.float32)
     path = ctx.out / SAMPLES
-    with open(_tmp(path), "wb") as f:
-        np.save(f, x)
-    os.replace(_tmp(path), path)
+    write_atomic(path, lambda f: np.save(f, x))
 
     n = x.shape[0]
     tv = float(hist_tv(dataset.target, x))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from .. import _fs
 from .._errors import CheckpointError
 
 CHECKPOINT_FORMAT = 1
@@ -26,41 +25,6 @@ POINTER = "checkpoint.json"
 
 def _sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    """Write `path` through a temporary file in its directory: `write(f)`, flush, fsync,
-    os.replace, then fsync the directory. A kill at any moment leaves the old file or the
-    new one, never a part; a failed write leaves no temporary file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to `path` atomically (see _write_atomic)."""
-    _write_atomic(Path(path), lambda f: f.write(json.dumps(obj, indent=2) + "\n"), "w")
 
 
 def save(run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None, *, keep: int = 2) -> Path:
@@ -80,7 +44,7 @@ def save(run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: di
     for k, v in arrays.items():
         if v.dtype == object:
             raise CheckpointError(f"checkpoint array {k} has object dtype; only numeric arrays are stored")
-    _write_atomic(final, lambda f: np.savez(f, **arrays), "wb")
+    _fs.write_atomic(final, lambda f: np.savez(f, **arrays))
     pointer = {
         "format_version": CHECKPOINT_FORMAT,
         "step": int(step),
@@ -88,7 +52,7 @@ def save(run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: di
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _sha256(v)} for k, v in arrays.items()},
         **(meta or {}),
     }
-    write_json_atomic(run_dir / POINTER, pointer)
+    _fs.write_json_atomic(run_dir / POINTER, pointer)
     old = sorted(run_dir.glob("checkpoint-*.npz"))
     for p in old[:-keep] if keep > 0 else []:
         if p.name != name:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -29,6 +28,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import _errors
+from .. import _fs
 from .._fs import ensure_writable_dir
 from .._errors import ConfigError, DivergenceError, InputError, ScorefieldError
 from . import _checkpoint as ckpt
@@ -38,7 +38,6 @@ from ._state import TrainState, from_arrays, init_state, step_key, to_arrays
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
-
 
 def _mesh(batch_size: int) -> Mesh | None:
     """A 1-D mesh over all devices of all processes for data parallelism, or None on one
@@ -53,10 +52,8 @@ def _mesh(batch_size: int) -> Mesh | None:
                           f"choose a multiple of {len(devices)}")
     return Mesh(np.asarray(devices), ("batch",))
 
-
 def _is_lead() -> bool:
     return jax.process_index() == 0
-
 
 def _broadcast_json(obj=None):
     """Process 0's JSON-serialisable `obj` on every process (the others pass anything).
@@ -71,7 +68,6 @@ def _broadcast_json(obj=None):
     buf[:len(data)] = np.frombuffer(data, np.uint8)
     got = mh.broadcast_one_to_all(buf.view(np.int32))
     return json.loads(np.asarray(got, np.int32).view(np.uint8)[:n].tobytes())
-
 
 def _on_lead(fn: Callable[[], object]):
     """Run `fn` on process 0 alone and return its JSON-serialisable result on every process.
@@ -102,7 +98,6 @@ def _on_lead(fn: Callable[[], object]):
         raise cls(msg["message"])
     return msg["value"]
 
-
 def _broadcast_arrays(tree):
     """Process 0's `tree` on every process; the others pass a tree of the same structure
     whose array leaves may be jax.ShapeDtypeStruct. A no-op in one process."""
@@ -115,7 +110,6 @@ def _broadcast_arrays(tree):
     host = jax.tree_util.tree_map(
         lambda a: np.zeros(a.shape, a.dtype) if isinstance(a, jax.ShapeDtypeStruct) else np.asarray(a), arrays)
     return eqx.combine(jax.tree_util.tree_map(jnp.asarray, mh.broadcast_one_to_all(host)), rest)
-
 
 def make_chunk(config: TrainConfig, dataset, mesh: Mesh | None) -> Callable:
     """A compiled function ``chunk(state, static, dataset, n_steps) -> (state, losses)``
@@ -161,7 +155,6 @@ def make_chunk(config: TrainConfig, dataset, mesh: Mesh | None) -> Callable:
 
     return chunk
 
-
 def _replicate(tree, mesh: Mesh | None):
     """Every array leaf of `tree` (identical on all processes) as a global array replicated
     over `mesh`."""
@@ -177,7 +170,6 @@ def _replicate(tree, mesh: Mesh | None):
         return jax.make_array_from_callback(host.shape, rep, lambda idx: host[idx])
 
     return jax.tree_util.tree_map(put, tree)
-
 
 class _Progress:
     """A tqdm bar (step, loss, steps/s, time left), off when quiet or without a TTY."""
@@ -198,7 +190,6 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
 
-
 def prepare_run_dir(out: str | Path, *, resume: bool) -> Path:
     """Check up front that `out` can hold a run: writable, and not an existing run unless
     resuming (so no work is ever overwritten by accident)."""
@@ -210,7 +201,6 @@ def prepare_run_dir(out: str | Path, *, resume: bool) -> Path:
     if (out / CONFIG).exists() or ckpt.exists(out):
         raise InputError(f"--out {out} already holds a run; pass --resume to continue it or choose another directory")
     return ensure_writable_dir(out)
-
 
 def train(
     config: TrainConfig,
@@ -248,7 +238,6 @@ def train(
         config = resolve(config, dataset)  # so does a config that does not fit the data
     return _fit(config, Path(out), False, dataset, progress, on_chunk)
 
-
 def resume(
     out: str | Path,
     *,
@@ -275,7 +264,6 @@ def resume(
     if steps is not None and steps != config.steps:
         config = config.replace(steps=steps)
     return _fit(config, out, True, dataset, progress, on_chunk)
-
 
 def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chunk):
     from ._run import Run
@@ -313,7 +301,7 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
             loaded["state"] = init_state(config)
             (out / METRICS).unlink(missing_ok=True)
         _check_free_space(out, to_arrays(*loaded["state"]))
-        _write_local(out / CONFIG, lambda: ckpt.write_json_atomic(out / CONFIG, config.to_dict()), book["last_saved"])
+        _write_local(out / CONFIG, lambda: _fs.write_json_atomic(out / CONFIG, config.to_dict()), book["last_saved"])
         return book
 
     book = _on_lead(open_run)
@@ -396,12 +384,10 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, progress, on_chu
     return Run(out, config, eqx.combine(st.params, static), eqx.combine(st.ema, static), int(st.step),
                {"step": int(st.step), "wall": wall0 + time.perf_counter() - t0})
 
-
 def _write(path: Path, write: Callable[[], object], last_saved: int | None) -> None:
     """Run `write` on process 0 (see _write_local); every process must call it, and every
     process raises if the write failed."""
     _on_lead(lambda: _write_local(path, write, last_saved))
-
 
 def _write_local(path: Path, write: Callable[[], object], last_saved: int | None) -> None:
     """Run `write`; an OSError (disk full, directory removed, ...) becomes one clear line."""
@@ -412,7 +398,6 @@ def _write_local(path: Path, write: Callable[[], object], last_saved: int | None
                 else f"the last checkpoint (step {last_saved}) is intact")
         raise ScorefieldError(f"could not write {path} ({e.strerror or type(e).__name__}); {kept}; "
                               "free disk space or move the run directory, then resume with --resume") from None
-
 
 def _check_same_data(dataset) -> None:
     """ConfigError unless every process loaded the same data (a file that differs between
@@ -431,7 +416,6 @@ def _check_same_data(dataset) -> None:
         raise ConfigError(f"the training data differ between processes (process {differ[0]} loaded other data than "
                           "process 0); give every host the same data files")
 
-
 def _check_free_space(out: Path, arrays: dict[str, np.ndarray]) -> None:
     """Fail before training if `out` cannot hold the checkpoints: up to `keep` = 2 array files
     plus the one being written, and a margin for the logs."""
@@ -444,14 +428,13 @@ def _check_free_space(out: Path, arrays: dict[str, np.ndarray]) -> None:
         raise ScorefieldError(f"--out {out} has {free / 2**20:.1f} MiB free but its checkpoints need about "
                               f"{need / 2**20:.1f} MiB; free disk space or choose another directory")
 
-
 def _remove_stale_temporaries(out: Path) -> None:
     """Temporary files of a process killed mid-write: never read, safe to drop."""
-    for p in out.glob(".*.tmp"):
-        p.unlink(missing_ok=True)
+    for pattern in _fs.TEMP_GLOBS:
+        for p in out.glob(pattern):
+            p.unlink(missing_ok=True)
     for p in (out / ".write-test", out / "metrics.tmp"):
         p.unlink(missing_ok=True)
-
 
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop log records past `step`, the checkpoint a resumed run restarts from."""
@@ -464,6 +447,4 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except (ValueError, KeyError, TypeError):
             continue
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(k + "\n" for k in keep))
-    os.replace(tmp, path)
+    _fs.write_atomic(path, "".join(k + "\n" for k in keep))
