@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scorefield import InputError
 from scorefield import metrics as M
 from scorefield.metrics import _energy, _mmd
+from scorefield.targets import GaussianMixture
 
 # ---------------------------------------------------------------- test-local samplers
 
@@ -315,8 +316,8 @@ def test_mode_weights_of_exact_samples_match_weights():
     np.testing.assert_array_less(np.abs(hard - weights), 4 * np.sqrt(weights * (1 - weights) / n))
 
 
-def test_mode_weights_detect_collapse_and_accept_objects():
-    mix = types.SimpleNamespace(means=MIX["means"], covariances=MIX["covs"], weights=np.array([1.0, 1.0]))
+def test_mode_weights_detect_collapse_and_accept_a_mixture():
+    mix = GaussianMixture(MIX["means"], MIX["covs"], np.array([1.0, 1.0]))
     collapsed = mixture_samples(np.random.default_rng(2), MIX["means"][:1], MIX["covs"][:1], [1.0], 2000)
     w = np.asarray(M.mode_weights(mix, collapsed))
     # A point from component 1 is attributed to component 2 with probability

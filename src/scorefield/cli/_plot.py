@@ -136,14 +136,14 @@ def _load(args, run_dir):
 
 def _image(target):
     """(probs (H, W), extent) when the target is an image density, else None."""
-    probs = getattr(target, "probs", None)
-    if probs is None or getattr(target, "height", None) is None:
-        return None
     import numpy as np
 
     from ..plot import image_extent
+    from ..targets import ImageDensity
 
-    p = np.asarray(probs)
+    if not isinstance(target, ImageDensity):
+        return None
+    p = np.asarray(target.probs)
     return p, image_extent(*p.shape)
 
 
@@ -153,7 +153,7 @@ def _view(dataset, *, seed: int = 0):
     import jax
     import numpy as np
 
-    img = _image(getattr(dataset, "target", None))
+    img = _image(dataset.target)
     if img is not None:
         p, (x0, x1, y0, y1) = img
         return ((x0, x1), (y0, y1)), p
@@ -212,7 +212,7 @@ def _samples(args, run_dir):
 
         data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), max(n, 2000)))
         return plot.pair_plot(data, np.asarray(x), title=title)
-    target = getattr(dataset, "target", None)
+    target = dataset.target
     img = _image(target)
     if img is not None:
         import jax
@@ -241,7 +241,7 @@ def _density(args, run_dir):
 
     r = _load(args, run_dir)
     dataset = r.dataset()
-    target = getattr(dataset, "target", None)
+    target = dataset.target
     if target is None:
         raise InputError(
             f"the data of --run {run_dir} ({dataset.spec}) has no closed-form density; "
@@ -268,14 +268,10 @@ def _density(args, run_dir):
 
 
 def _has_density(target) -> bool:
-    """Whether the target has a pointwise density (point-mass targets raise NoDensityError)."""
-    import jax.numpy as jnp
+    """Whether the target has a pointwise density (a grid of point masses has none)."""
+    from ..targets import GridDensity
 
-    try:
-        target.log_prob(jnp.zeros((target.dim,), jnp.float32))
-    except NotImplementedError:
-        return False
-    return True
+    return not (isinstance(target, GridDensity) and target.centres)
 
 
 def _draw(r, n: int, args, *, trajectory_every: int | None):

@@ -9,7 +9,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import DataSpecError
-from ..targets import ImageDensity, Target
+from ..targets import ImageDensity, SmoothedTarget, Target
 from ._images import idx_image, mnist_image, read_image
 from ._points import read_points
 from ._spec import DataSpec, parse_spec
@@ -56,7 +56,7 @@ class Dataset(eqx.Module):
     @property
     def has_exact_score(self) -> bool:
         """Whether `target` gives a closed-form sigma-smoothed score (for `--exact`)."""
-        return self.target is not None and bool(self.target.has_smoothed_score)
+        return isinstance(self.target, SmoothedTarget)
 
 
 def _image_dataset(spec: str, img: np.ndarray, name: str, centres: bool) -> Dataset:

@@ -13,6 +13,8 @@ from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
 from .._types import ScoreFn
+from ..data import EmpiricalSampler
+from ..targets import GaussianMixture, ImageDensity, SmoothedTarget
 from . import _validate
 from ._energy import energy_distance
 from ._fisher import fisher_divergence, perturbed_points
@@ -38,18 +40,6 @@ def _subset(key, x, k):
     if x.shape[0] <= k:
         return x
     return x[jr.choice(key, x.shape[0], (k,), replace=False)]
-
-
-def _is_image(target) -> bool:
-    from ..targets import ImageDensity
-
-    return isinstance(target, ImageDensity)
-
-
-def _is_mixture(target) -> bool:
-    from ..targets import GaussianMixture
-
-    return isinstance(target, GaussianMixture)
 
 
 def evaluate(
@@ -104,16 +94,16 @@ def evaluate(
     repeats = _validate.positive_int("repeats", repeats)
     max_points = _validate.positive_int("max_points", max_points)
     n = samples.shape[0]
-    target = getattr(dataset, "target", None)
+    target = dataset.target
     keys = iter(jr.split(key, 16))
     out: dict[str, Any] = {"data": str(dataset.spec), "dim": dim, "n_samples": n}
 
-    if target is not None and _is_image(target):
+    if isinstance(target, ImageDensity):
         # The hist_tv floor is cheap (counts only), so it gets at least 32 draws.
         floor = hist_tv_floor(target, n, key=next(keys), repeats=max(repeats, 32))
         _put(out, "hist_tv", hist_tv(target, samples), floor)
 
-    if target is not None and _is_mixture(target):
+    if isinstance(target, GaussianMixture):
         _, _, w = mixture_params(target)
         got = mode_weights(target, samples)
         out["mode_weights"] = [float(v) for v in got]
@@ -124,8 +114,7 @@ def evaluate(
     # Pairwise metrics: model samples against a reference, floors from exact draws.
     x = _subset(next(keys), samples, max_points)
     k = x.shape[0]
-    sampler = getattr(dataset, "sampler", None)
-    point_set = getattr(sampler, "points", None) if target is None else None
+    point_set = dataset.sampler.points if target is None and isinstance(dataset.sampler, EmpiricalSampler) else None
     if point_set is not None:
         y = _subset(next(keys), jnp.asarray(point_set, jnp.float32), max_points)
         reference, ref_name = y, "point set"
@@ -151,7 +140,7 @@ def evaluate(
         _put(out, name, metric(x, y), floor)
 
     if score_fn is not None and sigmas is not None:
-        if target is not None and bool(getattr(target, "has_smoothed_score", False)):
+        if isinstance(target, SmoothedTarget):
             sig = jnp.asarray(sigmas, jnp.float32).reshape(-1)
             data = dataset.sample(next(keys), int(n_fisher))
             xs = perturbed_points(next(keys), data, sig)

@@ -14,21 +14,21 @@ from . import _validate
 
 
 def mixture_params(mixture) -> tuple[Float[Array, "k d"], Float[Array, "k d d"], Float[Array, " k"]]:
-    """(means, covariances, weights) of a Gaussian mixture given as an object with `means`,
-    `covs` (or `covariances`) and `weights` attributes (e.g. `scorefield.targets.
-    GaussianMixture`), or as a tuple of the three arrays. Covariances are full (k, d, d) or
-    diagonal variances (k, d). Weights are normalised here."""
-    if isinstance(mixture, (tuple, list)) and len(mixture) == 3:
+    """(means, covariances, weights) of a Gaussian mixture given as a
+    :class:`scorefield.targets.GaussianMixture` or as a tuple of the three arrays.
+    Covariances are full (k, d, d) or diagonal variances (k, d). Weights are normalised
+    here."""
+    from ..targets import GaussianMixture
+
+    if isinstance(mixture, GaussianMixture):
+        means, covs, weights = mixture.means, mixture.covs, mixture.weights
+    elif isinstance(mixture, (tuple, list)) and len(mixture) == 3:
         means, covs, weights = mixture
     else:
-        means = getattr(mixture, "means", None)
-        covs = getattr(mixture, "covs", getattr(mixture, "covariances", None))
-        weights = getattr(mixture, "weights", None)
-        if means is None or covs is None or weights is None:
-            raise InputError(
-                "the mixture must have means (k, d), covariances (k, d, d) and weights (k,), "
-                f"got a {type(mixture).__name__}"
-            )
+        raise InputError(
+            "the mixture must be a GaussianMixture or a tuple (means (k, d), covariances (k, d, d), weights (k,)), "
+            f"got a {type(mixture).__name__}"
+        )
     means, covs, weights = jnp.asarray(means), jnp.asarray(covs), jnp.asarray(weights)
     if means.ndim != 2:
         raise InputError(f"mixture means must have shape (k, d), got {tuple(means.shape)}")
@@ -69,7 +69,7 @@ def mode_weights(mixture, samples: Float[ArrayLike, "n d"], *, hard: bool = Fals
     """The weight each mixture component gets from a sample.
 
     Arguments:
-        mixture: a `GaussianMixture` (anything with means, covs, weights) or a tuple
+        mixture: a `GaussianMixture` or a tuple
             (means (k, d), covariances (k, d, d) or variances (k, d), weights (k,)).
         samples: (n, d) points to judge.
         hard: False (default): the mean posterior responsibility of each component over the

@@ -5,7 +5,7 @@ against).
 All methods act on one unbatched example `x` of shape `(D,)`; callers `vmap`.
 """
 
-from ._base import NoDensityError, NoSmoothedScoreError, Target
+from ._base import NoDensityError, NoSmoothedScoreError, SmoothedTarget, Target
 from ._checkerboard import Checkerboard
 from ._grid import GridDensity
 from ._image import ImageDensity
@@ -15,6 +15,7 @@ from ._special import log_ndtr_diff, log_normal_mass
 
 __all__ = [
     "Target",
+    "SmoothedTarget",
     "GaussianMixture",
     "NumpyroTarget",
     "ImageDensity",

@@ -4,10 +4,8 @@ form, an exact sigma-smoothed score."""
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
 
 import equinox as eqx
-import jax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import InputError
@@ -22,18 +20,17 @@ class NoDensityError(InputError, NotImplementedError):
 
 
 class Target(eqx.Module):
-    """A probability density on R^D with an exact score.
+    """A probability density on R^D with an exact score (abstract).
 
     Every method acts on one unbatched example `x` of shape `(D,)`; callers `vmap`.
 
     Smoothing: `smoothed_log_prob(x, sigma)` is `log (p * N(0, sigma^2 I))(x)`, the density
     of `x + sigma z` with `x ~ p`, `z ~ N(0, I)`; `sigma` is a standard deviation in data
-    coordinates. Targets with a closed form set the class attribute
-    `has_smoothed_score = True`; the others keep `False` and their smoothed methods raise
-    `NoSmoothedScoreError` (an `InputError`), so callers can test the flag up front.
+    coordinates. Capabilities are types, following Equinox's abstract/final pattern: a
+    target with that density in closed form is a :class:`SmoothedTarget` (test with
+    ``isinstance``); the others implement the smoothed methods by raising
+    `NoSmoothedScoreError` (an `InputError`). Concrete methods are never overridden.
     """
-
-    has_smoothed_score: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod
@@ -44,26 +41,38 @@ class Target(eqx.Module):
     def log_prob(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         """Log-density at one point `x` of shape `(D,)` (normalised)."""
 
+    @abc.abstractmethod
     def score(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
         """`grad_x log p(x)` at one point `x` of shape `(D,)`."""
-        return jax.grad(self.log_prob)(x)
 
     @abc.abstractmethod
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
         """`n` exact iid samples, float32 of shape `(n, D)`; jit-safe for static `n`."""
 
+    @abc.abstractmethod
     def smoothed_log_prob(self, x: Float[Array, " d"], sigma: Float[Array, ""] | float) -> Float[Array, ""]:
-        """`log (p * N(0, sigma^2 I))(x)` for `sigma > 0`. Raises `NoSmoothedScoreError`
-        where the target has no closed form (`has_smoothed_score` is False)."""
-        raise NoSmoothedScoreError(
-            f"{type(self).__name__} has no closed-form sigma-smoothed density; "
-            "use a target with has_smoothed_score=True (GaussianMixture, ImageDensity, Checkerboard)"
-        )
+        """`log (p * N(0, sigma^2 I))(x)` for `sigma > 0`; raises `NoSmoothedScoreError`
+        unless the target is a :class:`SmoothedTarget`."""
 
+    @abc.abstractmethod
     def smoothed_score(self, x: Float[Array, " d"], sigma: Float[Array, ""] | float) -> Float[Array, " d"]:
-        """`grad_x log p_sigma(x)` at one point `x` of shape `(D,)`, `sigma > 0`."""
-        return jax.grad(self.smoothed_log_prob)(x, sigma)
+        """`grad_x log p_sigma(x)` at one point `x` of shape `(D,)`, `sigma > 0`; raises
+        `NoSmoothedScoreError` unless the target is a :class:`SmoothedTarget`."""
 
     def score_fn(self, x: Float[Array, " d"], sigma: Float[Array, ""] | float) -> Float[Array, " d"]:
         """The smoothed score with the library's `score_fn(x, sigma)` signature."""
         return self.smoothed_score(x, sigma)
+
+
+class SmoothedTarget(Target):
+    """A target whose sigma-smoothed density and score exist in closed form, at every
+    `sigma > 0` (abstract): the truth that learned scores are measured against."""
+
+
+def no_smoothed_score(target: Target) -> NoSmoothedScoreError:
+    """The error a target that is not a :class:`SmoothedTarget` raises from its smoothed
+    methods."""
+    return NoSmoothedScoreError(
+        f"{type(target).__name__} has no closed-form sigma-smoothed density; "
+        "use a SmoothedTarget (GaussianMixture, ImageDensity, Checkerboard)"
+    )

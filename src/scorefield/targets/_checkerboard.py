@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import Target
 from ._grid import GridDensity
 
 
@@ -21,7 +17,16 @@ def _board() -> np.ndarray:
     return (((3 - r) + c) % 2 == 0).astype(np.float32) / 8.0
 
 
-class _Board(GridDensity):
+class Checkerboard(GridDensity):
+    """Uniform on 8 of the 16 squares of side 2 tiling [-4, 4]^2, alternating like a
+    chessboard, with [-4, -2] x [-4, -2] occupied (density 1/32 there). Exact sampling,
+    log-density and sigma-smoothed score via the per-cell normal-CDF factorisation of
+    :class:`GridDensity` (a 4 x 4 grid of cells of side 2 with its corner at (-4, -4)).
+
+    It is a grid density but not an image: code that treats images specially tests
+    ``isinstance(target, ImageDensity)``.
+    """
+
     def __init__(self):
         self.probs = jnp.asarray(_board())
         self.height = 4
@@ -35,35 +40,3 @@ class _Board(GridDensity):
     @property
     def origin(self) -> tuple[float, float]:
         return (-4.0, -4.0)
-
-
-class Checkerboard(Target):
-    """Uniform on 8 of the 16 squares of side 2 tiling [-4, 4]^2, alternating like a
-    chessboard, with [-4, -2] x [-4, -2] occupied (density 1/32 there). Exact sampling,
-    log-density and sigma-smoothed score via the per-cell normal-CDF factorisation.
-
-    (The grid is held privately, not as `probs`/`height`, so that code that recognises
-    image densities by those attributes does not mistake it for an image.)
-    """
-
-    grid: GridDensity
-    has_smoothed_score: ClassVar[bool] = True
-
-    def __init__(self):
-        self.grid = _Board()
-
-    @property
-    def dim(self) -> int:
-        return 2
-
-    def log_prob(self, x: Float[Array, " 2"]) -> Float[Array, ""]:
-        return self.grid.log_prob(x)
-
-    def score(self, x: Float[Array, " 2"]) -> Float[Array, " 2"]:
-        return self.grid.score(x)
-
-    def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
-        return self.grid.sample(key, n)
-
-    def smoothed_log_prob(self, x: Float[Array, " 2"], sigma) -> Float[Array, ""]:
-        return self.grid.smoothed_log_prob(x, sigma)

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import NoDensityError, Target
+from ._base import NoDensityError, SmoothedTarget
 from ._special import log_normal_mass, log_normal_pdf
 
 
-class GridDensity(Target):
+class GridDensity(SmoothedTarget):
     """Base of `ImageDensity` and `Checkerboard`: mass `probs[r, c]` on the square cell of
     row r (row 0 at the top, y decreasing with r) and column c (x increasing with c).
 
@@ -31,7 +30,6 @@ class GridDensity(Target):
     height: int = eqx.field(static=True)
     width: int = eqx.field(static=True)
     centres: bool = eqx.field(static=True)
-    has_smoothed_score: ClassVar[bool] = True
 
     @property
     @abc.abstractmethod
@@ -80,6 +78,10 @@ class GridDensity(Target):
             lx = log_normal_mass(zx, w) - math.log(h)
             ly = log_normal_mass(zy, w) - math.log(h)
         return jax.nn.logsumexp(self._log_probs() + ly[:, None] + lx[None, :])
+
+    def smoothed_score(self, x: Float[Array, " 2"], sigma) -> Float[Array, " 2"]:
+        """`grad_x` of :meth:`smoothed_log_prob`, by autodiff."""
+        return jax.grad(self.smoothed_log_prob)(x, sigma)
 
     def _cell_index(self, x):
         x0, y0 = self.origin

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -13,7 +12,7 @@ from jax.scipy.linalg import cho_solve
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import InputError
-from ._base import Target
+from ._base import SmoothedTarget
 
 
 def _check(name: str, a, shape_desc: str, ndim: int) -> np.ndarray | None:
@@ -28,7 +27,7 @@ def _check(name: str, a, shape_desc: str, ndim: int) -> np.ndarray | None:
     return a
 
 
-class GaussianMixture(Target):
+class GaussianMixture(SmoothedTarget):
     """A mixture `sum_k w_k N(mu_k, Sigma_k)` on R^D.
 
     Smoothing adds `sigma^2 I` to every covariance, so the exact score exists at every
@@ -45,7 +44,6 @@ class GaussianMixture(Target):
     covs: Float[Array, "k d d"] | Float[Array, "k d"]
     log_weights: Float[Array, " k"]
     diagonal: bool = eqx.field(static=True)
-    has_smoothed_score: ClassVar[bool] = True
 
     def __init__(self, means, covs, weights=None):
         m = _check("means", means, "(K, D)", 2)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpyro.distributions as nd
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import InputError
-from ._base import Target
+from ._base import Target, no_smoothed_score
 
 
 class NumpyroTarget(Target):
@@ -18,7 +17,8 @@ class NumpyroTarget(Target):
     `()` (then D = 1 and examples have shape `(1,)`).
 
     `log_prob` is the distribution's, `score` its autodiff gradient, `sample` its own
-    sampler. No closed-form smoothing in general: `has_smoothed_score = False`.
+    sampler. No closed-form smoothing in general: not a `SmoothedTarget`, and the smoothed
+    methods raise `NoSmoothedScoreError`.
 
     Arguments:
         dist: e.g. `MixtureSameFamily`, `TransformedDistribution` with bijectors,
@@ -28,7 +28,6 @@ class NumpyroTarget(Target):
 
     dist: nd.Distribution
     _scalar: bool = eqx.field(static=True)
-    has_smoothed_score: ClassVar[bool] = False
 
     def __init__(self, dist: nd.Distribution):
         if not isinstance(dist, nd.Distribution):
@@ -49,6 +48,15 @@ class NumpyroTarget(Target):
 
     def log_prob(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         return self.dist.log_prob(x[0] if self._scalar else x)
+
+    def score(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+        return jax.grad(self.log_prob)(x)
+
+    def smoothed_log_prob(self, x: Float[Array, " d"], sigma) -> Float[Array, ""]:
+        raise no_smoothed_score(self)
+
+    def smoothed_score(self, x: Float[Array, " d"], sigma) -> Float[Array, " d"]:
+        raise no_smoothed_score(self)
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
         x = self.dist.sample(key, (n,))
