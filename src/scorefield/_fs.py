@@ -20,18 +20,20 @@ def ensure_writable_dir(path: str | Path, flag: str = "--out") -> Path:
     that a bad output directory fails before any work starts.
 
     Raises:
-        InputError naming `flag` when `path` is a file or cannot be written.
+        InputError naming `flag` (a CLI flag such as "--out", or "out=" for a Python
+        argument) when `path` is a file or cannot be written.
     """
     path = Path(path)
+    flag = flag if flag.endswith("=") else flag + " "  # "--out PATH" or "out=PATH"
     if path.exists() and not path.is_dir():
-        raise InputError(f"{flag} {path} exists and is not a directory; give a directory")
+        raise InputError(f"{flag}{path} exists and is not a directory; give a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_bytes(b"0" * 4096)
         probe.unlink()
     except OSError as e:
-        raise InputError(f"{flag} {path} cannot be written ({e.strerror or type(e).__name__}); give a writable directory") from None
+        raise InputError(f"{flag}{path} cannot be written ({e.strerror or type(e).__name__}); give a writable directory") from None
     return path
 
 
