@@ -140,7 +140,7 @@ CASES = [
     (["train", "--quiet", "--resume", "--out", "{tmp}/never-trained"], 2, "not a scorefield run directory"),
     (["train", "--quiet", "--resume", "--out", "{tmp}/emptydir"], 2, "not a scorefield run directory"),
     (["train", "--quiet", "--resume", "--out", "{tmp}/file"], 2, "not a scorefield run directory"),
-    (["train", "--quiet", "--resume", "--out", "{run}", "--data", "toy:two-moons"], 2, "only --steps"),
+    (["train", "--quiet", "--resume", "--out", "{run}", "--data", "toy:two-moons"], 2, "data: the run has"),
     (["train", "--quiet", "--resume", "--out", "{badcfg}"], 2, "config.json"),
     (["train", "--quiet", "--resume", "--out", "{oddcfg}"], 2, "sigma_min"),
     (["train", "--quiet", "--data", "toy:ncsn-mixture"], 2, "--out"),

@@ -229,3 +229,131 @@ print(json.dumps({{"devices": jax.local_device_count(), "losses": [r["loss"] for
         out[n] = json.loads(res.stdout.strip().splitlines()[-1])
     assert out[1]["devices"] == 1 and out[2]["devices"] == 2
     np.testing.assert_allclose(out[2]["losses"], out[1]["losses"], rtol=1e-4)
+
+
+# ---------------------------------------------------------------- plug-ins and injection
+
+from scorefield import ComponentRequiredError, ConfigError  # noqa: E402
+from scorefield._registry import Option  # noqa: E402
+from scorefield.nets import NETS, ScoreNet  # noqa: E402
+
+
+class PlainMLP(ScoreNet):
+    """A network defined outside the package: a SiLU MLP on (x, log sigma), output / sigma."""
+
+    mlp: eqx.nn.MLP
+
+    def __init__(self, dim, width, *, key, out_scale=0.1):
+        mlp = eqx.nn.MLP(dim + 1, dim, width, 2, activation=jax.nn.silu, key=key)
+        self.mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, mlp.layers[-1].weight * out_scale)
+
+    def __call__(self, x, sigma):
+        return self.mlp(jnp.concatenate([x, jnp.log(sigma)[None]])) / sigma
+
+
+class PluginNet(PlainMLP):
+    name = "plugin-mlp"
+    options = (Option("width", int, 32, "hidden width", low=1),
+               Option("out_scale", float, 0.1, "scale of the last layer at initialisation", low=0, low_open=True))
+
+    @classmethod
+    def from_options(cls, context, *, width, out_scale):
+        return cls(context.dim, width, key=context.key, out_scale=out_scale)
+
+
+def test_a_network_registered_outside_the_package_trains_through_the_cli(tmp_path, capsys):
+    from _tiny import tiny_toml
+    from scorefield.cli import main
+
+    NETS.register(PluginNet)
+    try:
+        toml = tmp_path / "c.toml"
+        toml.write_text(tiny_toml(10) + 'net = "plugin-mlp"\n[net_options]\nout_scale = 0.5\n')
+        argv = ["train", "--data", "toy:ncsn-mixture", "--out", str(tmp_path / "r"), "--config", str(toml), "--quiet"]
+        assert main(argv) == 0
+        run = load_run(tmp_path / "r")  # rebuilt from config.json through the registry
+        assert isinstance(run.model, PluginNet) and run.step == 10 and run.config.net_options == {"out_scale": 0.5}
+        assert run.config.injected == []
+        bad = tmp_path / "bad.toml"
+        bad.write_text(tiny_toml(10) + 'net = "plugin-mlp"\n[net_options]\nout_scale = -1.0\n')
+        assert main(argv[:4] + [str(tmp_path / "r2"), "--config", str(bad), "--quiet"]) == 2
+        assert "out_scale=-1.0 must be a positive finite number" in capsys.readouterr().err
+    finally:
+        NETS.unregister("plugin-mlp")
+    with pytest.raises(ConfigError, match="valid choices|is not one of"):
+        load_run(tmp_path / "r")  # unregistered again: config.json names an unknown network
+
+
+def test_an_unregistered_model_instance_trains_and_must_be_given_to_load(tmp_path):
+    cfg = preset("fast", **TINY, steps=50)
+    model = PlainMLP(2, 16, key=jax.random.PRNGKey(3))
+    run = train(cfg, tmp_path / "r", model=model, dataset=gauss_data(), progress=False)
+    assert run.step == 50 and run.config.injected == ["model"]
+    assert not all(np.array_equal(a, b) for a, b in zip(_leaves(model), _leaves(run.model)))
+    with pytest.raises(ComponentRequiredError, match=r"load_run\(.*model=\.\.\.\)") as e:
+        load_run(tmp_path / "r")
+    assert "\n" not in str(e.value)
+    with pytest.raises(ComponentRequiredError, match="model"):
+        resume(tmp_path / "r", steps=60, dataset=gauss_data(), progress=False)
+    again = load_run(tmp_path / "r", model=PlainMLP(2, 16, key=jax.random.PRNGKey(99)))
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(run.model), _leaves(again.model), strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(run.ema_model), _leaves(again.ema_model), strict=True))
+    # an instance of another shape does not fit the checkpoint
+    with pytest.raises(CheckpointError):
+        load_run(tmp_path / "r", model=PlainMLP(2, 8, key=jax.random.PRNGKey(0)))
+
+
+def test_injected_objective_and_optimizer_are_used(tmp_path):
+    import optax
+
+    from scorefield.losses import DenoisingScoreMatching
+
+    cfg = preset("fast", **TINY, steps=25, sigma_max=1.0, sigma_min=0.05)
+    calls = []
+
+    def objective(model, x, *, key):
+        calls.append(x.shape)  # traced once per compilation
+        return DenoisingScoreMatching(jnp.asarray([1.0, 0.05]), levels="random")(model, x, key=key)
+
+    run = train(cfg, tmp_path / "r", objective=objective, optimizer=optax.sgd(0.0), dataset=gauss_data(),
+                progress=False)
+    assert calls and calls[0] == (64, 2)
+    assert run.config.injected == ["objective", "optimizer"]
+    fresh = load_run(tmp_path / "r")  # the model is registered: no instance needed to load
+    from scorefield.train import build_model
+    from scorefield.train._build import keys as k
+
+    init = build_model(run.config, key=k(run.config)["model"])
+    # a learning rate of 0: the parameters never moved
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(init), _leaves(fresh.model), strict=True))
+
+
+# ---------------------------------------------------------------- resume as a user types it
+
+
+def test_resume_with_the_runs_own_command(tmp_path, capsys):
+    from _tiny import tiny_toml
+    from scorefield.cli import main
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(tiny_toml(20))
+    run = tmp_path / "r"
+    cmd = ["train", "--data", "toy:ncsn-mixture", "--out", str(run), "--config", str(toml), "--quiet"]
+    assert main(cmd + ["--steps", "10"]) == 0
+    # the same command, --resume added (and --steps to extend): continues
+    assert main(cmd + ["--steps", "20", "--resume"]) == 0
+    assert load_run(run).step == 20
+    capsys.readouterr()
+    # an option that differs from the run's: one line naming it, the run's value and the given one
+    assert main(cmd + ["--resume", "--seed", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seed: the run has 0, given 5" in err and "--" not in err.split("error:")[1].split(";")[0]
+    # a total below the steps done is refused
+    assert main(["train", "--out", str(run), "--resume", "--steps", "10", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps 10 is below the 20 steps" in err
+    with pytest.raises(InputError, match=r"steps=10 is below the 20 steps"):
+        resume(run, steps=10, progress=False)
+    # the Python API speaks its own argument names
+    with pytest.raises(InputError, match=r"resume=True"):
+        train(preset("fast", **TINY, steps=25), run, dataset=gauss_data(), progress=False)

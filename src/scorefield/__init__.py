@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from ._errors import (
     CheckpointError,
+    ComponentRequiredError,
     ConfigError,
     DataSpecError,
     DivergenceError,
@@ -24,5 +25,6 @@ __all__ = [
     "DataSpecError",
     "ConfigError",
     "CheckpointError",
+    "ComponentRequiredError",
     "DivergenceError",
 ]

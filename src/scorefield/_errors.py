@@ -43,3 +43,8 @@ class DivergenceError(ScorefieldError, FloatingPointError):
         super().__init__(message)
         self.step = step
         self.level = level
+
+
+class ComponentRequiredError(InputError):
+    """A run trained with a component given as an instance (a model, objective or optimiser
+    that config.json cannot rebuild) was loaded or resumed without it. Exit code 2."""

@@ -119,11 +119,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes | Callable[[IO], Any]) -> Path:
-    """Write `path` atomically: the same as :func:`write_atomic` (kept for its callers)."""
-    return write_atomic(path, data)
-
-
 def save_npy_atomic(path: str | Path, array) -> Path:
     """`numpy.save(path, array)` written atomically (see :func:`write_atomic`)."""
     import numpy as np

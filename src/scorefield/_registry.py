@@ -61,7 +61,8 @@ class OptionError(ConfigError):
         return f"{flag} {self.value} {self.requirement} ({self.owner})"
 
 
-_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               list: "a non-empty list of integers"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Option:
 
     Attributes:
         name: snake_case key: the TOML key and Python keyword; the CLI flag is `--kebab-case`.
-        type: int, float, bool or str.
+        type: int, float, bool, str, or list (a list of integers; `low`/`high` bound each).
         default: the value used when none is given; None means the component derives it
             from its context (the help says how).
         help: one line (what it is, units, what the default is when derived).
@@ -96,7 +97,7 @@ class Option:
         if not self.name.isidentifier() or self.name != self.name.lower():
             raise ValueError(f"option name {self.name!r} must be a snake_case identifier")
         if self.type not in _TYPE_NAMES:
-            raise ValueError(f"option {self.name}: type must be int, float, bool or str, not {self.type!r}")
+            raise ValueError(f"option {self.name}: type must be int, float, bool, str or list (of integers), not {self.type!r}")
 
     @property
     def flag(self) -> str:
@@ -112,6 +113,8 @@ class Option:
             positive = self.low == 0 and self.low_open or (self.type is int and self.low == 1 and not self.low_open)
             if positive:
                 valid = "a positive integer" if self.type is int else "a positive finite number"
+            if self.type is list and self.low is not None:
+                valid += f" each >= {self.low:g}"
             if self.type in (int, float):
                 lo = None if (self.low is None or positive) else (f"> {self.low:g}" if self.low_open else f">= {self.low:g}")
                 hi = None if self.high is None else f"<= {self.high:g}"
@@ -139,6 +142,15 @@ class Option:
         if isinstance(value, str) and self.nullable and value.lower() == "none":
             return None
         t = self.type
+        if t is list:  # a list of integers (e.g. grid resolutions); "8,16,32" on a command line
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not items:
+                raise bad
+            elem = dataclasses.replace(self, type=int, choices=None, special=(), nullable=False)
+            try:
+                return [elem.parse(v, owner) for v in items]
+            except OptionError:
+                raise bad from None
         if t is bool:
             if isinstance(value, bool):
                 v = value

@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   scorefield train --data mnist --out runs/seed --preset seed --steps 5000
   scorefield train --data toy:two-moons --out runs/moons --config my.toml --quiet
   scorefield train --out runs/five --resume --steps 6000   # continue, or extend, a run
+  scorefield train --data mnist --out runs/five --resume   # the run's own command, resumed
 
 multi-host (one data-parallel run over P processes; the same command on every host,
 process 0 writes the run directory):
@@ -34,13 +35,15 @@ def register(sub) -> None:
     )
     p.add_argument("--data", metavar="SPEC", help="data spec: mnist, mnist:label=L,index=K, image:PATH, toy:NAME, points:PATH, ...")
     p.add_argument("--out", metavar="RUN", required=True, help="run directory to create (or continue with --resume)")
-    p.add_argument("--preset", choices=("default", "seed", "fast"), default="default",
-                   help="hyperparameters: default (ours), seed (the reference walkthrough exactly), fast (seconds)")
+    p.add_argument("--preset", choices=("default", "seed", "fast"),
+                   help="hyperparameters: default (ours; the default), seed (the reference walkthrough exactly), fast (seconds)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of configuration keys, applied over the preset")
     p.add_argument("--steps", type=positive_int, help="number of training steps (total, also when resuming)")
     p.add_argument("--batch-size", type=positive_int, help="samples per step")
     p.add_argument("--seed", type=non_negative_int, help="random seed")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint: alone (with --steps to extend it), or "
+                   "added to the run's own command (every option must be the run's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("multi-host", "one run over several processes through jax.distributed "
                              "(each flag defaults to its environment variable)")
@@ -52,8 +55,25 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# the Python API's argument wording -> the command line's flags
+_FLAG_WORDING = ((r"\bresume=True", "--resume"), (r"\bresume=False", "without --resume"),
+                 (r"(?<![\w.-])out=", "--out "), (r"(?<![\w.-])steps=", "--steps "),
+                 (r"\(lr in the config\)", "(--config with lr)"))
+
+
+def _flags(e: Exception) -> Exception:
+    """The library's error `e`, its message worded with this command's flags."""
+    import re
+
+    msg = str(e)
+    for py, flag in _FLAG_WORDING:
+        msg = re.sub(py, flag, msg)
+    e.args = (msg,)
+    return e
+
+
 def run(args: argparse.Namespace) -> int:
-    from .._errors import InputError
+    from .._errors import InputError, ScorefieldError
     from ..train import PRESETS, TrainConfig, load_toml, resume, train
 
     overrides = {}
@@ -63,17 +83,21 @@ def run(args: argparse.Namespace) -> int:
         overrides["batch_size"] = args.batch_size
     if args.seed is not None:
         overrides["seed"] = args.seed
-    if args.resume:
-        if args.data or args.config or args.batch_size or args.seed is not None:
-            raise InputError("--resume continues a run with its own config.json; only --steps may change (to extend it)")
-    else:
-        values = dict(PRESETS[args.preset])
+    # --resume alone (with --steps at most) continues the run with its own config.json; the
+    # run's own command with --resume added continues it too, if every option is the run's
+    as_typed = not args.resume or bool(args.data or args.config or args.preset is not None
+                                        or args.batch_size is not None or args.seed is not None)
+    preset = args.preset or "default"
+    config = None
+    if as_typed:
+        values = dict(PRESETS[preset])
         if args.config:
             values.update(load_toml(args.config))
         if args.data:
             values["data"] = args.data
         if "data" not in values:
-            raise InputError("--data is required: give a data spec such as mnist, image:PATH or toy:two-moons")
+            raise InputError("--data is required: give a data spec such as mnist, image:PATH or toy:two-moons"
+                             + (" (the run's own, to --resume it with its options)" if args.resume else ""))
         values.update(overrides)
         config = TrainConfig.from_dict(values, source="--config" if args.config else "options")
         from ..data import parse_spec
@@ -81,13 +105,15 @@ def run(args: argparse.Namespace) -> int:
         parse_spec(config.data)
     lead = _join_processes(args)
     if lead and not args.quiet and not args.resume:
-        print(f"scorefield train: {config.data} -> {args.out} (preset {args.preset}, {config.steps} steps)", file=sys.stderr)
+        print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)", file=sys.stderr)
     progress = False if args.quiet else None
     try:
-        if args.resume:
+        if config is None:
             result = resume(args.out, steps=args.steps, progress=progress)
         else:
-            result = train(config, args.out, progress=progress)
+            result = train(config, args.out, resume=args.resume, progress=progress)
+    except ScorefieldError as e:
+        raise _flags(e) from None
     except KeyboardInterrupt:
         from pathlib import Path
 

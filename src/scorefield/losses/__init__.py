@@ -1,7 +1,10 @@
-"""Score-matching objectives: ``objective(model, x, key=key) -> scalar loss``."""
+"""Score-matching objectives: ``objective(model, x, key=key) -> scalar loss``.
 
-from ._base import Objective
+Each objective is one class; importing its module here registers it (``OBJECTIVES``)."""
+
+from ._base import OBJECTIVES, Objective, ObjectiveContext
 from ._dsm import DenoisingScoreMatching, denoising_loss
-from ._implicit import ExactScoreMatching, SlicedScoreMatching
+from ._implicit import SlicedScoreMatching, ExactScoreMatching
 
-__all__ = ["Objective", "DenoisingScoreMatching", "denoising_loss", "ExactScoreMatching", "SlicedScoreMatching"]
+__all__ = ["OBJECTIVES", "Objective", "ObjectiveContext", "DenoisingScoreMatching", "denoising_loss",
+           "ExactScoreMatching", "SlicedScoreMatching"]

@@ -9,11 +9,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..nets._base import scores_on_grid
 from ..noise import log_uniform, random_levels
-from ._base import Objective
+from .._registry import Option
+from ._base import OBJECTIVES, Objective, ObjectiveContext
 
 Levels = Literal["all", "random", "continuous"]
 
 
+@OBJECTIVES.register
 class DenoisingScoreMatching(Objective):
     """Noise-conditional denoising score matching (Vincent 2011; Song and Ermon 2019).
 
@@ -33,6 +35,16 @@ class DenoisingScoreMatching(Objective):
 
     sigmas: Float[Array, " L"]
     levels: Levels = eqx.field(static=True, default="all")
+
+    name = "dsm"
+    options = (
+        Option("levels", str, "continuous", "how sigma is drawn: every level, one level, or log-uniform per sample",
+               choices=("all", "random", "continuous")),
+    )
+
+    @classmethod
+    def from_options(cls, context: ObjectiveContext, *, levels) -> "DenoisingScoreMatching":
+        return cls(context.sigmas, levels=levels)
 
     def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray) -> Float[Array, ""]:
         ks, kz = jax.random.split(key)

@@ -5,13 +5,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import Objective
+from .._registry import Option
+from ._base import OBJECTIVES, Objective, ObjectiveContext
 
 
 def _perturb(x, sigma, key):
     return x + sigma * jax.random.normal(key, x.shape) if sigma > 0 else x
 
 
+@OBJECTIVES.register
 class ExactScoreMatching(Objective):
     """Hyvarinen's score matching: E_p[ tr(J_x s(x)) + 0.5 |s(x)|^2 ].
 
@@ -23,6 +25,12 @@ class ExactScoreMatching(Objective):
     """
 
     sigma: float = eqx.field(static=True, default=0.0)
+
+    name = "exact"
+
+    @classmethod
+    def from_options(cls, context: ObjectiveContext) -> "ExactScoreMatching":
+        return cls(sigma=float(context.sigma_min))
 
     def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray) -> Float[Array, ""]:
         x = _perturb(x, self.sigma, key)
@@ -36,6 +44,7 @@ class ExactScoreMatching(Objective):
         return jnp.mean(jax.vmap(one)(x))
 
 
+@OBJECTIVES.register
 class SlicedScoreMatching(Objective):
     """Sliced score matching (Song et al. 2019), the variance-reduced form:
 
@@ -47,6 +56,13 @@ class SlicedScoreMatching(Objective):
 
     sigma: float = eqx.field(static=True, default=0.0)
     n_projections: int = eqx.field(static=True, default=1)
+
+    name = "ssm"
+    options = (Option("ssm_projections", int, 1, "random directions per sample", low=1),)
+
+    @classmethod
+    def from_options(cls, context: ObjectiveContext, *, ssm_projections) -> "SlicedScoreMatching":
+        return cls(sigma=float(context.sigma_min), n_projections=ssm_projections)
 
     def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray) -> Float[Array, ""]:
         kx, kv = jax.random.split(key)

@@ -1,8 +1,10 @@
-"""Score networks: Equinox modules called as ``net(x, sigma)`` on one example."""
+"""Score networks: Equinox modules called as ``net(x, sigma)`` on one example.
 
-from ._base import ScoreNet, trainable
-from ._grid import GridNet
+Each network is one file; importing it here registers it (``NETS``) under its `name`."""
+
+from ._base import NETS, NetContext, ScoreNet, trainable
 from ._reference import ReferenceNet
 from ._sigma import SigmaNet
+from ._grid import GridNet
 
-__all__ = ["ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet"]
+__all__ = ["NETS", "NetContext", "ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet"]

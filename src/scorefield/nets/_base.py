@@ -1,11 +1,38 @@
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+import dataclasses
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._registry import Option, Registry
+
+NETS: Registry = Registry("network")
+"""Every score network by the name it declares (`name = "sigma"`): what `net = "..."` in a
+training config, `scorefield train` and their messages offer. Register a network with
+``@NETS.register`` on its class."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NetContext:
+    """What a network is built from besides its own options (see ``ScoreNet.from_options``).
+
+    Attributes:
+        dim: D, the data dimension.
+        centre: (D,) a point at the centre of the data (data units).
+        half_width: half the side of a cube around `centre` that holds the data, or None.
+        sigmas: (L,) the training grid of noise levels, descending (data units).
+        key: the model's PRNG key.
+    """
+
+    dim: int
+    centre: Any
+    half_width: float | None
+    sigmas: Any
+    key: PRNGKeyArray
 
 
 class ScoreNet(eqx.Module):
@@ -16,9 +43,24 @@ class ScoreNet(eqx.Module):
 
     Arrays named in the class attribute ``frozen`` are never trained: :func:`trainable`
     leaves them out, so the optimiser state is built over the trainable part only.
+
+    A network found by name declares, as class attributes, ``name`` (what ``net = "..."``
+    selects) and ``options`` (a tuple of :class:`scorefield._registry.Option`: the keys of
+    a training config it reads, with types, defaults, ranges and help), implements the
+    classmethod ``from_options(context, **options)`` and is registered with
+    ``@NETS.register``. A network used only as an instance (``train(..., model=net)``)
+    needs none of that.
     """
 
     frozen: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def from_options(cls, context: NetContext, **options) -> "ScoreNet":
+        """The network for `context` with its `options` (every declared option, validated,
+        defaults filled). Registered networks implement it."""
+        raise NotImplementedError(f"{cls.__qualname__} does not implement from_options; give an instance instead")
 
     @abc.abstractmethod
     def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:

@@ -6,10 +6,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import ScoreNet
+from .._errors import ConfigError
+from .._registry import Option
+from ._base import NETS, NetContext, ScoreNet
 from ._film import FilmMLP, sigma_frequencies
 
 
+@NETS.register
 class GridNet(ScoreNet):
     """A continuous-sigma score network on multi-resolution feature grids, for low D (2-3).
 
@@ -29,6 +32,20 @@ class GridNet(ScoreNet):
     trunk: FilmMLP
 
     frozen = ("freqs", "centre", "half_width")
+    name = "grid"
+    options = (
+        Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
+        Option("grid_features", int, 4, "features stored at each grid point", low=1),
+        Option("width", int, 128, "hidden width of the MLP", low=1),
+        Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
+    )
+
+    @classmethod
+    def from_options(cls, context: NetContext, *, grid_resolutions, grid_features, width, depth) -> "GridNet":
+        if context.half_width is None:
+            raise ConfigError("net=\"grid\" needs half_width, the half side of the cube its grids cover")
+        return cls(context.dim, resolutions=tuple(grid_resolutions), n_grid_features=grid_features, width=width,
+                   depth=depth, centre=context.centre, half_width=float(context.half_width), key=context.key)
 
     def __init__(
         self,

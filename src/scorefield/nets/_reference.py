@@ -6,7 +6,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..noise import nearest_level
-from ._base import ScoreNet
+from .._registry import Option
+from ._base import NETS, NetContext, ScoreNet
 from ._trig import sincos_turns
 
 
@@ -16,6 +17,7 @@ def softplus(x: Float[Array, "..."]) -> Float[Array, "..."]:
     return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
 
 
+@NETS.register
 class ReferenceNet(ScoreNet):
     """The reference walkthrough's network (SPEC section 2, item 4), faithful.
 
@@ -37,6 +39,17 @@ class ReferenceNet(ScoreNet):
     centre: Float[Array, " d"]
 
     frozen = ("b_cos", "b_sin", "sigmas", "centre")
+    name = "reference"
+    options = (
+        Option("n_features", int, 128, "rows of each of B_cos and B_sin", low=1),
+        Option("width", int, 128, "hidden width of the MLP", low=1),
+        Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
+    )
+
+    @classmethod
+    def from_options(cls, context: NetContext, *, n_features, width, depth) -> "ReferenceNet":
+        return cls(context.dim, context.sigmas, n_features=n_features, width=width, depth=depth,
+                   centre=context.centre, key=context.key)
 
     def __init__(
         self,

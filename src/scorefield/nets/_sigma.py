@@ -4,11 +4,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import ScoreNet
+from .._registry import Option
+from ._base import NETS, NetContext, ScoreNet
 from ._film import FilmMLP, sigma_frequencies
 from ._trig import sincos_turns
 
 
+@NETS.register
 class SigmaNet(ScoreNet):
     """A continuous-sigma score network, defined for every sigma > 0.
 
@@ -24,6 +26,18 @@ class SigmaNet(ScoreNet):
     trunk: FilmMLP
 
     frozen = ("b", "freqs", "centre")
+    name = "sigma"
+    options = (
+        Option("n_features", int, 128, "random Fourier frequencies (2 n_features features)", low=1),
+        Option("feature_scale", float, 8.0, "std of the frequencies, cycles per data unit", low=0, low_open=True),
+        Option("width", int, 128, "hidden width of the MLP", low=1),
+        Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
+    )
+
+    @classmethod
+    def from_options(cls, context: NetContext, *, n_features, feature_scale, width, depth) -> "SigmaNet":
+        return cls(context.dim, n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
+                   centre=context.centre, key=context.key)
 
     def __init__(
         self,

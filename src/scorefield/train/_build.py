@@ -1,4 +1,6 @@
-"""From a TrainConfig to the pieces of training: noise grid, network, objective, optimiser."""
+"""From a TrainConfig to the pieces of training: noise grid, network, objective, optimiser.
+Networks and objectives are found by name in their registries (scorefield.nets.NETS,
+scorefield.losses.OBJECTIVES); nothing here names one."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import ConfigError
-from ..losses import DenoisingScoreMatching, ExactScoreMatching, Objective, SlicedScoreMatching
-from ..nets import GridNet, ReferenceNet, ScoreNet, SigmaNet
+from ..losses import OBJECTIVES, Objective, ObjectiveContext
+from ..nets import NETS, NetContext, ScoreNet
 from ..noise import geometric, sigma_max_ncsnv2
-from ._config import TrainConfig
+from ._config import TrainConfig, component_options
 
 _RESOLVE_SAMPLES = 4096
 
@@ -54,24 +56,18 @@ def sigmas(config: TrainConfig) -> Float[Array, " L"]:
 
 
 def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
+    """The registered network ``config.net`` with its options from the config."""
     _require_resolved(config)
-    centre = jnp.asarray(config.centre, jnp.float32)
-    if config.net == "reference":
-        return ReferenceNet(config.dim, sigmas(config), n_features=config.n_features, width=config.width,
-                            depth=config.depth, centre=centre, key=key)
-    if config.net == "grid":
-        return GridNet(config.dim, resolutions=tuple(config.grid_resolutions), n_grid_features=config.grid_features,
-                       width=config.width, depth=config.depth, centre=centre, half_width=float(config.half_width), key=key)
-    return SigmaNet(config.dim, n_features=config.n_features, feature_scale=config.feature_scale,
-                    width=config.width, depth=config.depth, centre=centre, key=key)
+    context = NetContext(dim=int(config.dim), centre=jnp.asarray(config.centre, jnp.float32),
+                         half_width=None if config.half_width == "auto" else float(config.half_width),
+                         sigmas=sigmas(config), key=key)
+    return NETS.get(config.net).from_options(context, **component_options(config, "net"))
 
 
 def build_objective(config: TrainConfig) -> Objective:
-    if config.objective == "dsm":
-        return DenoisingScoreMatching(sigmas(config), levels=config.levels)
-    if config.objective == "ssm":
-        return SlicedScoreMatching(sigma=float(config.sigma_min), n_projections=config.ssm_projections)
-    return ExactScoreMatching(sigma=float(config.sigma_min))
+    """The registered objective ``config.objective`` with its options from the config."""
+    context = ObjectiveContext(sigmas=sigmas(config), sigma_min=float(config.sigma_min))
+    return OBJECTIVES.get(config.objective).from_options(context, **component_options(config, "objective"))
 
 
 def build_optimizer(config: TrainConfig) -> optax.GradientTransformation:

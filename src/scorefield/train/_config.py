@@ -15,11 +15,44 @@ from .._errors import ConfigError
 FORMAT_VERSION = 1
 
 _CHOICES = {
-    "net": ("auto", "reference", "sigma", "grid"),
-    "objective": ("dsm", "ssm", "exact"),
     "levels": ("all", "random", "continuous"),
     "lr_schedule": ("constant", "cosine"),
 }
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """The valid values of `key`; those of net and objective are the registered names."""
+    if key == "net":
+        from ..nets import NETS
+
+        return ("auto",) + NETS.names()
+    if key == "objective":
+        from ..losses import OBJECTIVES
+
+        return OBJECTIVES.names()
+    return _CHOICES[key]
+
+
+def component_options(config: "TrainConfig", kind: str, name: str | None = None) -> dict[str, Any]:
+    """The option values of the config's network (`kind` "net") or objective ("objective"),
+    checked by its registry: each option a top-level key of the config where one exists
+    (width, depth, ...), else from the `net_options` / `objective_options` table.
+
+    Raises:
+        ConfigError (an OptionError) naming an unknown or invalid option.
+    """
+    from ..losses import OBJECTIVES
+    from ..nets import NETS
+
+    registry = NETS if kind == "net" else OBJECTIVES
+    name = getattr(config, kind) if name is None else name
+    extra = config.net_options if kind == "net" else config.objective_options
+    fields = {f.name for f in dataclasses.fields(config)}
+    values = dict(extra)
+    for opt in registry.options(name):
+        if opt.name in fields:
+            values[opt.name] = getattr(config, opt.name)
+    return registry.resolve(name, values)
 
 
 DEFAULT_SAMPLER = {"name": "pc", "levels": 100, "sigma_min": "auto", "snr": 0.16, "corrector_steps": 1}
@@ -66,6 +99,12 @@ class TrainConfig:
     # registered sampler (scorefield.samplers.SAMPLERS), and that sampler's options;
     # sigma_min "auto" is max(config sigma_min, 0.01 sigma_max)
     sampler: dict = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
+    # options of a registered network or objective that are not keys above (a plug-in's)
+    net_options: dict = field(default_factory=dict)
+    objective_options: dict = field(default_factory=dict)
+    # components given to train() as instances, which load_run / resume need again
+    # (e.g. ["model"]); empty when config.json alone rebuilds the run
+    injected: list = field(default_factory=list)
     # bookkeeping
     steps_per_call: int = 100  # steps fused into one compiled call (lax.scan)
     log_every: int = 100
@@ -95,7 +134,8 @@ class TrainConfig:
         return cls(**d).validate(source)
 
     def validate(self, source: str = "config") -> "TrainConfig":
-        for k, options in _CHOICES.items():
+        for k in ("net", "objective", *_CHOICES):
+            options = _choices(k)
             if getattr(self, k) not in options:
                 raise ConfigError(f"{source}: {k}={getattr(self, k)!r} is not one of {', '.join(options)}")
         for k in ("grid_features", "n_features", "width", "depth", "n_levels", "batch_size", "steps", "steps_per_call",
@@ -131,6 +171,14 @@ class TrainConfig:
         if self.net == "grid" and self.dim is not None and self.dim > 3:
             raise ConfigError(f"{source}: net=\"grid\" is for data of dimension 1 to 3 (here {self.dim}); use net=\"sigma\"")
         _validate_sampler(self.sampler, source)
+        for kind in ("net", "objective"):
+            if getattr(self, kind) != "auto":
+                try:
+                    component_options(self, kind)
+                except ConfigError as e:
+                    raise ConfigError(f"{source}: {e}") from None
+        if not (isinstance(self.injected, list) and set(self.injected) <= {"model", "objective", "optimizer"}):
+            raise ConfigError(f"{source}: injected={self.injected!r} must list some of model, objective, optimizer")
         if self.net == "reference" and self.levels == "continuous":
             raise ConfigError(f"{source}: the reference network is defined only at its levels; use levels=\"all\" or \"random\" with net=\"reference\"")
         return self
@@ -156,8 +204,12 @@ def _coerce(key: str, value: Any, typ: Any, source: str) -> Any:
         return float(value)
     if t == "dict" and not isinstance(value, dict):
         raise ConfigError(f"{source}: {key} must be a table")
-    if t == "dict":
+    if t == "dict" and key == "sampler":
         return {**DEFAULT_SAMPLER, **value} if value.get("name", "pc") == "pc" else dict(value)
+    if t == "dict":
+        return dict(value)
+    if t == "list" and not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{source}: {key}={value!r} must be a list")
     if t in ("int", "float", "str") and not isinstance(value, {"int": int, "float": (int, float), "str": str}[t]) or (
         t in ("int", "float") and isinstance(value, bool)
     ):

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._errors import InputError
+from .._errors import ComponentRequiredError, InputError
 from . import _checkpoint as ckpt
-from ._build import sigmas
+from ._build import build_model, sigmas
 from ._config import TrainConfig, read_config_json
 from ._state import from_arrays
 
@@ -33,13 +34,20 @@ class Run:
     checkpoint: dict[str, Any]
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "Run":
+    def load(cls, run_dir: str | Path, *, model: eqx.Module | None = None) -> "Run":
+        """See :func:`load_run`."""
         path = Path(run_dir)
         if not path.is_dir():
-            raise InputError(f"--run {path} is not a directory; pass a run directory written by 'scorefield train'")
+            raise InputError(f"run directory {path} is not a directory; give a run directory written by "
+                             "scorefield.train.train or 'scorefield train'")
         config = read_config_json(path / "config.json")
+        if model is None and "model" in config.injected:
+            raise ComponentRequiredError(
+                f"the run in {path} was trained with a model given as an instance, which config.json cannot rebuild; "
+                f"give it again: load_run({str(path)!r}, model=...)")
         meta, arrays = ckpt.load(path)
-        state, static = from_arrays(config, arrays)
+        skeleton = model if model is not None else build_model(config, key=jax.random.PRNGKey(0))
+        state, static = from_arrays(skeleton, arrays)
         model = eqx.combine(state.params, static)
         ema = eqx.combine(state.ema, static)
         return cls(path, config, model, ema, int(state.step), meta)
@@ -80,6 +88,16 @@ class Run:
         return out
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """Load a run directory written by :func:`scorefield.train.train`."""
-    return Run.load(run_dir)
+def load_run(run_dir: str | Path, *, model: eqx.Module | None = None) -> Run:
+    """Load a run directory written by :func:`scorefield.train.train`.
+
+    Arguments:
+        run_dir: the run directory.
+        model: for a run trained with a model given as an instance (config.json's
+            ``injected`` lists "model"): a model of the same architecture, whose arrays are
+            replaced by the checkpoint's. Runs of registered networks need none.
+    Raises:
+        ComponentRequiredError when the run needs `model` and none is given;
+        CheckpointError when the checkpoint does not fit the model.
+    """
+    return Run.load(run_dir, model=model)

@@ -6,12 +6,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from .._errors import CheckpointError
 from ..nets import trainable
-from ._build import build_model, build_optimizer, keys
-from ._config import TrainConfig
 
 
 class TrainState(eqx.Module):
@@ -24,11 +23,10 @@ class TrainState(eqx.Module):
     step: Int[Array, ""]
 
 
-def init_state(config: TrainConfig) -> tuple[TrainState, eqx.Module]:
-    """A fresh state and the non-trainable part of the model, from a resolved config."""
-    model = build_model(config, key=keys(config)["model"])
+def init_state(model: eqx.Module, optimizer: optax.GradientTransformation) -> tuple[TrainState, eqx.Module]:
+    """A fresh state and the non-trainable part of `model` (see :func:`scorefield.nets.trainable`)."""
     params, static = eqx.partition(model, trainable(model))
-    opt_state = build_optimizer(config).init(params)
+    opt_state = optimizer.init(params)
     return TrainState(params, opt_state, params, jnp.asarray(0, jnp.int32)), static
 
 
@@ -58,14 +56,17 @@ def _fill(tree, arrays: dict[str, np.ndarray], prefix: str):
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
-def from_arrays(config: TrainConfig, arrays: dict[str, np.ndarray]) -> tuple[TrainState, eqx.Module]:
-    """Rebuild (state, static) from a resolved config and checkpoint arrays."""
-    skeleton = build_model(config, key=jax.random.PRNGKey(0))
+def from_arrays(
+    skeleton: eqx.Module, arrays: dict[str, np.ndarray], optimizer: optax.GradientTransformation | None = None
+) -> tuple[TrainState, eqx.Module]:
+    """Rebuild (state, static) from checkpoint arrays into the structure of `skeleton` (a
+    model of the run's architecture; its array values are replaced). Without `optimizer`
+    the optimiser state is left empty (enough to load a model, not to resume)."""
     arr_part, rest = eqx.partition(skeleton, eqx.is_array)
     model = eqx.combine(_fill(arr_part, arrays, "model"), rest)
     params, static = eqx.partition(model, trainable(model))
     ema = _fill(params, arrays, "ema")
-    opt_state = _fill(build_optimizer(config).init(params), arrays, "opt")
+    opt_state = None if optimizer is None else _fill(optimizer.init(params), arrays, "opt")
     if "step" not in arrays:
         raise CheckpointError("checkpoint has no step array")
     return TrainState(params, opt_state, ema, jnp.asarray(arrays["step"], jnp.int32)), static
