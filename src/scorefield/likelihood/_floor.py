@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from .._errors import InputError
-from ..targets import GridDensity, Target, log_normal_mass
+from ..targets import GridDensity, SmoothedTarget, Target, log_normal_mass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,7 @@ def kl_floor(target: Target, sigma: float, *, key: PRNGKeyArray | None = None, n
     sigma = float(sigma)
     if not (math.isfinite(sigma) and sigma > 0):
         raise InputError(f"sigma={sigma!r} must be a positive finite number")
-    if target is None or not getattr(target, "has_smoothed_score", False) or not has_density(target):
+    if target is None or not isinstance(target, SmoothedTarget) or not has_density(target):
         return None
     grid = _grid_of(target)
     if grid is not None:

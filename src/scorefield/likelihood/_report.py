@@ -11,6 +11,7 @@ from jaxtyping import PRNGKeyArray
 
 from .._errors import InputError
 from .._types import ScoreFn
+from ..targets import SmoothedTarget
 from ._floor import _grid_of, entropy, has_density, kl_floor
 from ._ode import LikelihoodResult, log_likelihood
 
@@ -66,7 +67,7 @@ def report(result: LikelihoodResult, *, target=None, points=None, floor=None) ->
         out["kl_dropped"] = int((~ok).sum())
     if _grid_of(target) is not None:  # exact for grids; elsewhere it would be Monte Carlo
         out["entropy"] = entropy(target).value
-    if getattr(target, "has_smoothed_score", False):
+    if isinstance(target, SmoothedTarget):
         smin = result.sigma_min
         lps = np.asarray(jax.jit(jax.vmap(lambda z: target.smoothed_log_prob(z, smin)))(pts), np.float64)
         out["kl_excess"], out["kl_excess_se"] = _mean_se(lps - lp)
@@ -108,7 +109,7 @@ def evaluate_likelihood(
     k_draw, k_probe = jax.random.split(jax.random.fold_in(key, _HELD_OUT_TAG))
     pts = np.asarray(dataset.sample(k_draw, n), np.float32)
     exact_prior = None
-    if target is not None and getattr(target, "has_smoothed_score", False):
+    if target is not None and isinstance(target, SmoothedTarget):
         smax = float(sigma_max)
         exact_prior = lambda z: target.smoothed_log_prob(z, smax)  # noqa: E731
     res = log_likelihood(score_fn, pts, sigma_min=sigma_min, sigma_max=sigma_max, key=k_probe,
