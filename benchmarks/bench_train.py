@@ -24,9 +24,20 @@ from bench_samplers import XlaTrig
 from scorefield.data import load
 from scorefield.nets import ReferenceNet, ScoreNet, trainable
 from scorefield.train import preset, resolve
-from scorefield.train._loop import make_chunk
-from scorefield.train._state import init_state
-from scorefield.train._build import build_objective, build_optimizer
+from scorefield.train._build import build_model, build_objective, build_optimizer, keys
+from scorefield.train._state import init_state as _init_state
+from scorefield.train._step import make_chunk as _make_chunk
+
+
+def init_state(config):
+    """A fresh training state of `config` (its model and optimiser built as train() does)."""
+    return _init_state(build_model(config, key=keys(config)["model"]), build_optimizer(config))
+
+
+def make_chunk(config, dataset, mesh):
+    """The compiled training chunk of `config`, as train() builds it."""
+    return _make_chunk(build_objective(config), build_optimizer(config), key=keys(config)["train"],
+                       batch_size=config.batch_size, ema_decay=config.ema_decay, mesh=mesh)
 
 
 def seed_style_loop(config, dataset, steps: int, repeats: int) -> tuple[float, float]:
