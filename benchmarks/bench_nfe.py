@@ -69,6 +69,9 @@ def run_rows(label, data, score_fn, sigma_max, sigma_min, centre, args, opts, fl
                     row[f"energy@{n}"] = ed
                     row[f"ratio@{n}"] = ed / floors[(data.spec, n)]
             print(json.dumps(row), flush=True)
+            if args.json:  # appended row by row, so an interrupted run keeps what it measured
+                with open(args.json, "a") as f:
+                    f.write(json.dumps(row) + "\n")
             rows.append(row)
     return rows
 
@@ -198,10 +201,6 @@ def main() -> None:
                 data, score_fn, smax, smin, centre = trained_setup(spec, args.train_steps, Path(tmp))
                 floors = floors_of(data, args.n, jax.random.fold_in(key, 1))
                 rows += run_rows("trained", data, score_fn, smax, smin, centre, args, opts, floors, key)
-    if args.json:
-        with open(args.json, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
     print(table([r for r in rows if any(k.startswith("hist_tv") for k in r)], args.n))
     toys = [r for r in rows if any(k.startswith("energy") for k in r)]
     if toys:
