@@ -250,6 +250,16 @@ def step6_field(ctx: Context, run, dataset):
                "at small σ they point to the nearest stroke.")
 
 
+def _schedule(sampler) -> str:
+    """'predictor-corrector, 100 levels', 'Langevin at σ = 0.0221, 2000 steps', ... for any sampler."""
+    label = type(sampler).label
+    L, T = sampler.n_levels, sampler.steps_per_level
+    if L == 1:
+        sigma = sampler.level_sigma(0)
+        return f"{label}" + ("" if sigma is None else f" at σ = {sigma:.3g}") + f", {T} steps"
+    return f"{label} over {L} noise levels" + (f" × {T} steps" if T > 1 else "")
+
+
 def _trajectory_every(sampler) -> int:
     # About 150 frames over the whole run, never more than one level apart.
     total = sampler.n_levels * sampler.steps_per_level
@@ -273,10 +283,8 @@ def step7_sample(ctx: Context, run, dataset):
     tv = float(hist_tv(dataset.target, x))
     floor = hist_tv_floor(dataset.target, n, key=k_floor, repeats=s.floor_repeats)
     name = sampler.name
-    what = {"pc": f"predictor-corrector over {sampler.n_levels} noise levels",
-            "annealed": f"annealed Langevin, {sampler.n_levels} levels × {sampler.steps_per_level} steps",
-            "langevin": f"Langevin at σ = {sampler.level_sigma(0):.3g}, {sampler.steps_per_level} steps"}.get(
-        name, f"{name} sampler")
+    # any registered sampler: its label, then its schedule
+    what = _schedule(sampler)
     fig = plot.image_vs_samples(
         probs, x,
         title=f"{n:,} samples from the learned score ({what})\n"

@@ -31,8 +31,8 @@ step cost and did; the runner sums each field per particle and reports per-level
 does the optional `begin_level(fn, state, level) -> (state, n_evals)`, run before each level.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: equinox reads `eqx.AbstractVar[...]` only from
+# real annotations (a string one becomes an ordinary field that every subclass must pass).
 import abc
 import dataclasses
 from typing import Any, Callable, ClassVar

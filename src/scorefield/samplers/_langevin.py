@@ -30,14 +30,22 @@ class Langevin(AbstractChainSampler):
     label = "Langevin"
     options = (
         OPT_SIGMA,
-        Option("step_size", float, None, "eta, squared data units (default (sigma_max/20)^2)", **POSITIVE),
+        Option("step_size", float, None, "eta, squared data units (default min((sigma_max/20)^2, sigma^2): stable "
+               "at any sigma, since the curvature of log p_sigma is at most 1/sigma^2)", **POSITIVE),
         OPT_STEPS,
     )
 
     @classmethod
     def from_options(cls, context, *, sigma, step_size, steps):
-        step = (context.sigma_max / 20.0) ** 2 if step_size is None else step_size
-        return cls(fixed_sigma(context, sigma, "sampler 'langevin'"), step, steps)
+        sigma = fixed_sigma(context, sigma, "sampler 'langevin'")
+        step = step_size
+        if step is None:
+            # -Hessian of log p_sigma <= I / sigma^2 for any data (p_sigma = p * N(0, sigma^2 I)),
+            # so eta <= sigma^2 keeps |1 - eta k / 2| < 1 everywhere; sigma_max / 20 bounds it
+            # on smooth targets, where the curvature is the data's
+            step = (context.sigma_max / 20.0) ** 2
+            step = min(step, sigma**2) if sigma > 0 else step
+        return cls(sigma, step, steps)
 
     def __init__(self, sigma: float, step_size: float, n_steps: int):
         self.sigma = float(sigma) if float(sigma) == 0 else positive(sigma, "sigma")

@@ -33,8 +33,10 @@ class ProbabilityFlowODE(AbstractSampler):
     diffrax solver. The default start is the prior N(0, sigma_max^2 I).
 
     Evaluations are counted from diffrax's statistics: (stages - 1 if FSAL else stages) per
-    attempted step (accepted or rejected) plus 3 (the first-same-as-last evaluation and
-    the two of the initial step-size selection), per segment and per particle. Particles
+    attempted step (accepted or rejected) plus 1 (the first evaluation, shared by the
+    initial step-size selection and first-same-as-last), per segment and per particle: the
+    evaluations XLA runs, counted by a host callback in tests/test_contract_samplers.py
+    (diffrax 0.7; an earlier formula, plus 3, counted two evaluations that are never run). Particles
     are vmapped, so a batch costs as much as its slowest particle.
 
     Arguments:
@@ -147,7 +149,7 @@ class ProbabilityFlowODE(AbstractSampler):
         # A failed solve (step budget exhausted, non-finite field) becomes NaN so the
         # runner reports it as a divergence instead of returning a half-solved sample.
         x = jnp.where(ok, sol.ys[-1], jnp.nan)
-        n = self._evals_per_step() * sol.stats["num_steps"] + 3
+        n = self._evals_per_step() * sol.stats["num_steps"] + 1
         return x, info(n, solver_steps=sol.stats["num_steps"])
 
     def position(self, state):

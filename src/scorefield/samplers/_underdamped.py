@@ -38,7 +38,8 @@ class UnderdampedLangevin(AbstractChainSampler):
     label = "unadjusted HMC"
     options = (
         OPT_SIGMA,
-        Option("step_size", float, None, "leapfrog step h, data units per unit momentum (default sigma_max/20)", **POSITIVE),
+        Option("step_size", float, None, "leapfrog step h, data units per unit momentum (default min(sigma_max/20, "
+               "sigma): stable at any sigma, since the curvature of log p_sigma is at most 1/sigma^2)", **POSITIVE),
         OPT_STEPS,
         Option("leapfrog", int, 5, "leapfrog steps per step", low=1),
         Option("friction", float, None, "friction gamma per unit time (default none: a full momentum refresh)",
@@ -47,8 +48,15 @@ class UnderdampedLangevin(AbstractChainSampler):
 
     @classmethod
     def from_options(cls, context, *, sigma, step_size, steps, leapfrog, friction):
-        step = context.sigma_max / 20.0 if step_size is None else step_size
-        return cls(fixed_sigma(context, sigma, "sampler 'uhmc'"), step, steps, leapfrog, friction)
+        sigma = fixed_sigma(context, sigma, "sampler 'uhmc'")
+        step = step_size
+        if step is None:
+            # leapfrog is stable for h sqrt(k) < 2, and k <= 1 / sigma^2 for any data: h <= sigma
+            # (the old default sigma_max / 20 was 10x that at a run's sigma_min, and diverged
+            # on the default recipe's model, issue 15)
+            step = context.sigma_max / 20.0
+            step = min(step, sigma) if sigma > 0 else step
+        return cls(sigma, step, steps, leapfrog, friction)
 
     def __init__(self, sigma: float, step_size: float, n_steps: int, n_leapfrog: int = 1, friction: float | None = 1.0):
         self.sigma = float(sigma) if float(sigma) == 0 else positive(sigma, "sigma")
