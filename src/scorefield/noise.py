@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from ._errors import ConfigError
 
@@ -61,12 +61,14 @@ def random_levels(key: PRNGKeyArray, n_levels: int, n: int) -> Int[Array, " n"]:
     return jax.random.randint(key, (n,), 0, n_levels)
 
 
-def log_uniform(key: PRNGKeyArray, sigma_min: float, sigma_max: float, n: int) -> Float[Array, " n"]:
+def log_uniform(
+    key: PRNGKeyArray, sigma_min: float | Float[ArrayLike, ""], sigma_max: float | Float[ArrayLike, ""], n: int
+) -> Float[Array, " n"]:
     """One sigma per sample, log-uniform on [sigma_min, sigma_max]: every scale gets equal mass."""
     u = jax.random.uniform(key, (n,))
     return jnp.exp(jnp.log(sigma_min) + u * (jnp.log(sigma_max) - jnp.log(sigma_min)))
 
 
-def nearest_level(sigmas: Float[Array, " L"], sigma: Float[Array, ""]) -> Int[Array, ""]:
+def nearest_level(sigmas: Float[ArrayLike, " L"], sigma: Float[ArrayLike, ""]) -> Int[Array, ""]:
     """Index of the level of `sigmas` nearest to `sigma` in log scale."""
     return jnp.argmin(jnp.abs(jnp.log(sigmas) - jnp.log(sigma)))
