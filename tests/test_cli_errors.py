@@ -262,7 +262,7 @@ def test_library_warnings_reach_stderr_as_one_line(monkeypatch, capsys):
     from scorefield.cli import _info
 
     def warn_then_fail(args):
-        warnings.warn("Corrupt EXIF data.\n  Expecting to read 2 bytes", UserWarning)
+        warnings.warn("Corrupt EXIF data.\n  Expecting to read 2 bytes", UserWarning, stacklevel=1)
         return 0
 
     monkeypatch.setattr(_info, "run", warn_then_fail)

@@ -28,7 +28,7 @@ def _dsm_case():
         obj = _build("dsm", 0.05, levels=levels)
         key = jax.random.PRNGKey(11)
 
-        def loss(c):
+        def loss(c, obj=obj, key=key):
             return float(obj(lambda y, s: c * (y - X0) / s**2, x, key=key))
 
         base = loss(0.0)

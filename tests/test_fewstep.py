@@ -45,7 +45,9 @@ def reference():
     with jax.enable_x64(True):
 
         def flow(x):
-            f = lambda t, x, a: -jnp.exp(2 * t) * mixture_score(x, jnp.exp(t))
+            def f(t, x, a):
+                return -jnp.exp(2 * t) * mixture_score(x, jnp.exp(t))
+
             sol = diffrax.diffeqsolve(
                 diffrax.ODETerm(f), diffrax.Tsit5(), math.log(SMAX), math.log(SMIN), None, x,
                 stepsize_controller=diffrax.PIDController(rtol=1e-11, atol=1e-11), max_steps=100_000,

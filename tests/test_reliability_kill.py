@@ -135,9 +135,9 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
         # (tracing, loading the compiled loop), then training
         for name in ("ref", "ref-warm"):
             pid = start(train + [str(tmp_path / name)])
-            _wait(lambda: (tmp_path / name / "config.json").is_file() or not _alive(pid))
+            _wait(lambda name=name, pid=pid: (tmp_path / name / "config.json").is_file() or not _alive(pid))
             t0 = time.monotonic()
-            _wait(lambda: (tmp_path / name / "checkpoint.json").is_file() or not _alive(pid))
+            _wait(lambda name=name, pid=pid: (tmp_path / name / "checkpoint.json").is_file() or not _alive(pid))
             t_first = time.monotonic() - t0
             assert finish() == 0, err.read_text()[-2000:]
             t_total = time.monotonic() - t0
@@ -165,12 +165,12 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
             # kills land in the next t_first seconds (tracing, loading the compiled loop, the
             # first steps); the rest at a uniform moment of the training left once the child
             # has written its first checkpoint (0.8: most kills land before the end)
-            _wait(lambda: _stamp(run / "config.json") != before or not _alive(pid))
+            _wait(lambda run=run, before=before, pid=pid: _stamp(run / "config.json") != before or not _alive(pid))
             if rng.uniform() < 0.25:
                 delay = rng.uniform(0.0, t_first)
             else:
                 ckpt = _stamp(run / "checkpoint.json")
-                _wait(lambda: _stamp(run / "checkpoint.json") != ckpt or not _alive(pid))
+                _wait(lambda run=run, ckpt=ckpt, pid=pid: _stamp(run / "checkpoint.json") != ckpt or not _alive(pid))
                 delay = rng.uniform(0.0, 0.8 * (t_total - t_first) * (steps - at) / steps)
             kill_at = time.monotonic() + delay
             while time.monotonic() < kill_at and _alive(pid):

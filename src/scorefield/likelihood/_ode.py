@@ -297,7 +297,7 @@ def _raise_failure(score_fn, x, status, smin, smax, max_steps, rtol, atol):
     pts = jnp.asarray(x[bad[:256]])
     finite = True
     for s in (smin, smax):
-        vals = jax.vmap(lambda z: score_fn(z, jnp.asarray(s, pts.dtype)))(pts)
+        vals = jax.vmap(lambda z, s=s: score_fn(z, jnp.asarray(s, pts.dtype)))(pts)
         finite &= bool(np.isfinite(np.asarray(vals)).all())
     if not finite:
         raise DivergenceError(

@@ -247,7 +247,7 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, pro
                 new_window = collections.deque(current[1], maxlen=config.log_every)
                 lines = log_lines(losses, step, new_window, config.log_every, wall0 + time.perf_counter() - t0)
                 # log before moving on: records past the last checkpoint are dropped on resume
-                write(out / METRICS, lambda: (log.write("".join(lines)), log.flush()), last_saved)
+                write(out / METRICS, lambda lines=lines: (log.write("".join(lines)), log.flush()), last_saved)
                 current = (new_state, tuple(new_window))
                 step += n
                 bar.update(n, float(np.mean(losses)))
