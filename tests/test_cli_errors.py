@@ -224,6 +224,8 @@ CASES = [
     # --- the frame
     (["fly"], 2, "invalid choice"),
     (["train", "--out", "{tmp}/new", "--bogus-flag"], 2, "unrecognized arguments"),
+    (["demo", "--out", "{tmp}/d", "[--fast]"], 2, "(see 'scorefield demo --help')"),
+    (["demo", "--out", "{tmp}/d", "[--fast]"], 2, "type it without them"),
 ]
 
 

@@ -19,18 +19,18 @@ from scorefield.cli import main
 PNGS = {
     "01_mixture_score.png": (512, 448),
     "02_langevin_path.png": (480, 432),
-    "02_langevin_many.png": (1320, 280),
+    "02_langevin_many.png": (672, 520),  # two rows of three panels, readable at page width
     "03_image_density.png": (800, 400),
     "05_loss.png": (560, 336),
     "06_field.png": (768, 860),
     "07_samples.png": (800, 400),
-    "07_anneal_strip.png": (1320, 280),
+    "07_anneal_strip.png": (672, 520),
 }
 GIFS = {
     # name -> frames: --fast keeps 51 of the 201 Langevin positions, and 51 of the 102 frames
     # of the annealing (the start, one per level of the recipe's 100-level sampler, the samples).
     "02_langevin_path.gif": 51,
-    "02_langevin_many.gif": 51,
+    "02_langevin_many.gif": 26,  # every other frame of the one-particle animation
     "07_anneal.gif": 51,
 }
 GIF_SIZE = (400, 408)
@@ -41,9 +41,32 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
     (out).mkdir()
     (out / "notes.txt").write_text("mine")  # a file of the user's: must survive the demo
-    code = main(["demo", "--out", str(out), "--fast", "--quiet", "--seed", "0"])
-    assert code == 0
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):  # not a terminal: step lines, no progress bars
+        code = main(["demo", "--out", str(out), "--fast", "--seed", "0"])
+    assert code == 0, err.getvalue()[-2000:]
+    (out.parent / "stderr.txt").write_text(err.getvalue())
     return out
+
+
+def test_demo_prints_the_time_of_every_step(demo):
+    log = (demo.parent / "stderr.txt").read_text()
+    for n in (1, 2, 3, 4, 6, 7):
+        m = re.search(rf"step {n} took (\d+\.\d) s \((\d+\.\d) s so far\)", log)
+        assert m, (n, log)
+    total = json.loads((demo / "metrics.json").read_text())["wall_s"]
+    took = [float(x) for x in re.findall(r"step \d took (\d+\.\d) s", log)]
+    assert sum(took) <= total["total"] + 0.5
+
+
+def test_page_shows_the_floor_range_of_one_draw(demo):
+    html = (demo / "index.html").read_text(encoding="utf-8")
+    floor = json.loads((demo / "metrics.json").read_text())["hist_tv_floor"]
+    assert floor["low"] < floor["mean"] < floor["high"]
+    assert f"one exact draw: {floor['low']:.4f} to {floor['high']:.4f}, 95%" in html
 
 
 class _Links(HTMLParser):

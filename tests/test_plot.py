@@ -448,3 +448,58 @@ def test_loss_average_is_centred_and_title_names_the_steps_trained(tmp_path):
     np.testing.assert_allclose(sp._loss.centred_average(g, 9, log=True), g, rtol=1e-9)
     noisy = 1.0 + np.random.default_rng(0).normal(0, 0.1, 400)
     assert np.std(sp._loss.centred_average(noisy, 21)[20:-20]) < 0.04  # ~0.1 / sqrt(21)
+
+
+def test_gif_delta_frames_read_back_as_rendered_and_are_smaller(tmp_path):
+    from scorefield.plot._animate import render_frames, write_gif
+
+    rng = np.random.default_rng(2)
+    traj = np.cumsum(0.05 * rng.normal(size=(30, 200, 2)), axis=0)
+    frames = render_frames(traj, background=gauss_logp, lims=(-1.5, 1.5), trail=0, size=(3.0, 3.0), dpi=60)
+    write_gif(frames, tmp_path / "d.gif", 10)
+    with Image.open(tmp_path / "d.gif") as im:
+        assert im.n_frames == 30
+        for k in (0, 1, 17, 29):
+            im.seek(k)
+            got = np.asarray(im.convert("RGB")).astype(int)
+            # the same pixels up to the 255-colour palette: rarely more than 30 levels off
+            assert np.mean(np.abs(got - frames[k]).sum(-1) > 30) < 0.005, k
+    # Full frames, as written before: the delta file is well under their size.
+    full = [Image.fromarray(f).quantize(colors=255) for f in frames]
+    full[0].save(tmp_path / "full.gif", save_all=True, append_images=full[1:], optimize=False)
+    assert (tmp_path / "d.gif").stat().st_size < 0.7 * (tmp_path / "full.gif").stat().st_size
+
+
+def test_target_and_samples_share_one_colour_scale_and_say_h_by_w():
+    # A 100x60 (H x W) image, samples far more concentrated than the image.
+    probs = np.ones((100, 60))
+    pts = np.tile([[0.3, 0.5]], (500, 1)) + np.random.default_rng(0).uniform(0, 0.01, (500, 2))
+    fig = sp.image_vs_samples(probs, pts)
+    ims = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(ims) == 2
+    assert ims[0].get_clim() == ims[1].get_clim()
+    assert ims[0].get_clim()[1] == pytest.approx(max(np.max(ims[0].get_array()), np.max(ims[1].get_array())))
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert "100x60 pixels" in titles[0] and "100x60 bins" in titles[1]
+
+
+def test_vector_field_grid_draws_data_points_under_the_arrows():
+    pts = np.random.default_rng(0).uniform(0, 1, (300, 2))
+    fig = sp.vector_field_grid(gauss_smoothed_score, np.geomspace(1.0, 1e-2, 4), lims=(0, 1), arrows=4, points=pts)
+    panels = [ax for ax in fig.axes if ax.get_visible() and quivers(ax)]
+    for ax in panels:
+        (sc,) = [c for c in ax.collections if not isinstance(c, Quiver)]
+        np.testing.assert_allclose(sc.get_offsets(), pts)
+        assert sc.get_zorder() < quivers(ax)[0].get_zorder()
+
+
+def test_annealing_strip_in_rows_keeps_every_panel_at_its_size():
+    traj = np.random.default_rng(0).normal(size=(6, 50, 2))
+    one = sp.annealing_strip(traj, np.geomspace(1, 0.01, 6), lims=(-3, 3))
+    two = sp.annealing_strip(traj, np.geomspace(1, 0.01, 6), lims=(-3, 3), ncols=3)
+    w1, h1 = one.get_size_inches()
+    w2, h2 = two.get_size_inches()
+    assert w2 < 0.55 * w1 and h2 > 1.8 * h1  # two rows of three, panels as large as before
+    shown = [ax for ax in two.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown][:2] == ["level 0: σ = 1", "level 1: σ = 0.398"]
+    assert len(shown) == 6

@@ -55,7 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Unknown words after a command: name the command's own help, not the top level's.
+        cmd = f"scorefield {args.command}" if getattr(args, "command", None) else "scorefield"
+        hint = ("; square brackets in a usage line mark an optional part, type it without them"
+                if any(a.startswith("[") or a.endswith("]") for a in extra) else "")
+        parser.exit(2, f"{cmd}: error: unrecognized arguments: {' '.join(extra)}{hint} (see '{cmd} --help')\n")
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2

@@ -11,7 +11,7 @@ KINDS = {
     "density": "the model's density (probability-flow ODE) on a grid beside the exact density and their difference",
     "target": "the data target's log-density level sets with its score as arrows",
     "anneal": "how the particle cloud sharpens across the annealing levels (principal axes for D >= 3)",
-    "animate": "an animation of particles under annealed Langevin (.gif, or .mp4 with ffmpeg)",
+    "animate": "an animation of particles under the run's own sampler (.gif, or .mp4 with ffmpeg)",
 }
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -176,10 +176,16 @@ def _field(args, run_dir):
     from .. import plot
 
     r = _load(args, run_dir)
-    lims, background = _view(r.dataset())
+    dataset = r.dataset()
+    lims, background = _view(dataset)
+    points = None
+    if background is None:  # no image: the data themselves under the arrows
+        import jax
+
+        points = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), 2000))
     sigmas = np.asarray(r.sigmas)
     return plot.vector_field_grid(
-        r.score_fn(ema=args.ema), sigmas, args.levels, lims=lims, background=background,
+        r.score_fn(ema=args.ema), sigmas, args.levels, lims=lims, background=background, points=points,
         title=f"learned score field of {run_dir.name} ({'EMA' if args.ema else 'raw'} weights, step {r.step})",
     )
 

@@ -102,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(values, source="--config" if args.config else "options")
         from ..data import parse_spec
 
-        parse_spec(config.data)
+        spec = parse_spec(config.data)
+        if spec.path is not None:  # a missing file fails here, before the banner
+            from ..data._images import _check_file
+
+            _check_file(spec.path, {"image": "image file", "points": "points file"}.get(spec.kind, "data file"))
     lead = _join_processes(args)
     if lead and not args.quiet and not args.resume:
         print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)", file=sys.stderr)

@@ -16,6 +16,26 @@ from ._spec import DataSpec, parse_spec
 from ._toy import DESCRIPTIONS, ToySampler, toy_target
 
 
+def _warn_if_background(grey: np.ndarray, path: str) -> None:
+    """Warn when an image's mass looks like its background (a dark drawing on white read
+    without `invert`): mostly bright, or most of the mass in the outer tenth of each side."""
+    import warnings
+
+    h, w = grey.shape
+    total = float(grey.sum())
+    if total <= 0:
+        return
+    b = max(1, round(0.1 * min(h, w)))
+    inner = float(grey[b:h - b, b:w - b].sum()) if h > 2 * b and w > 2 * b else 0.0
+    border, mean = 1.0 - inner / total, float(grey.mean())
+    if mean > 0.5 or border > 0.5:
+        why = f"mostly bright (mean intensity {mean:.2f})" if mean > 0.5 else \
+            f"{100 * border:.0f}% of its mass in the border"
+        warnings.warn(f"image file '{path}' is {why}: bright pixels carry the mass, so this trains on "
+                      f"the background; for a dark drawing on a light background use image:{path},invert",
+                      UserWarning, stacklevel=3)
+
+
 class EmpiricalSampler(eqx.Module):
     """Uniform draws, with replacement, from the rows of a point cloud (N, D)."""
 
@@ -110,6 +130,8 @@ def load(spec: str | DataSpec) -> Dataset:
         return _image_dataset(canon, idx_image(ds.path, ds.index), f"IDX '{ds.path}' image {ds.index}", False)
     if ds.kind == "image":
         img = read_image(ds.path, invert=ds.invert)
+        if not ds.invert:
+            _warn_if_background(img, ds.path)
         name = f"image file '{ds.path}'" + (" (inverted)" if ds.invert else "")
         return _image_dataset(canon, img, name, ds.centres)
     if ds.kind == "points":

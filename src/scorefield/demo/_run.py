@@ -117,6 +117,7 @@ def run_demo(
         t0 = time.perf_counter()
         result = fn(*args, **kw)
         wall[f"step{number}"] = round(time.perf_counter() - t0, 3)
+        say(f"      step {number} took {wall[f'step{number}']:.1f} s ({time.perf_counter() - t_start:.1f} s so far)")
         return result
 
     target = timed(1, _steps.step1_mixture, ctx)

@@ -139,8 +139,8 @@ def step2_langevin(ctx: Context, target):
                   f"Our addition: {N} particles run the same chain side by side (vmapped, one compiled "
                   "loop). One particle shows a path; a cloud shows the distribution, which after a few "
                   "dozen steps already splits between the two modes.",
-                  background=target.log_prob, lims=lims, trail=0, max_frames=s.path_frames, fps=25,
-                  labels=labels, title=f"Langevin with the exact score: {N} particles")
+                  background=target.log_prob, lims=lims, trail=0, max_frames=(s.path_frames + 1) // 2,
+                  fps=12, labels=labels, title=f"Langevin with the exact score: {N} particles")
 
     from ..metrics import mode_weights
 
@@ -148,7 +148,7 @@ def step2_langevin(ctx: Context, target):
     w = np.asarray(mode_weights(target, final), np.float64)
     snaps = sorted({0, *(t for t in (10, 25, 50, 100) if t < T), T})
     fig = plot.annealing_strip(
-        traj[snaps], None, labels=[f"step {t}" for t in snaps], lims=lims, background=target.log_prob,
+        traj[snaps], None, labels=[f"step {t}" for t in snaps], lims=lims, background=target.log_prob, ncols=3,
         title=f"{N} particles under Langevin with the exact score; after {T} steps the mode weights are "
         f"{w[0]:.2f} / {w[1]:.2f} (exact 0.50 / 0.50)",
     )
@@ -313,7 +313,7 @@ def step7_sample(ctx: Context, run, dataset):
         if level >= L:
             return "samples"
         at = f", σ = {sig[level]:.3g}" if sig is not None else ""
-        return f"level {level + 1}/{L}{at}" + (f", step {t + 1}" if sampler.steps_per_level > 1 else "")
+        return f"level {level} of 0-{L - 1}{at}" + (f", step {t + 1}" if sampler.steps_per_level > 1 else "")
 
     m = min(s.animation_particles, n)
     ctx.animation(7, "07_anneal.gif", traj[:, :m], "The cloud across the annealing",
@@ -331,9 +331,9 @@ def step7_sample(ctx: Context, run, dataset):
     else:
         frames = traj[[0, -1]]
         sigmas = np.full(2, sampler.level_sigma(0) or 1.0)
-    labels = [f"after level {int(index[e, 0]) + 1}: σ = {sg:.3g}" for e, sg in zip(ends, sigmas)] \
+    labels = [f"after level {int(index[e, 0])}: σ = {sg:.3g}" for e, sg in zip(ends, sigmas)] \
         if len(ends) >= 2 else ["start", "samples"]
-    fig = plot.annealing_strip(frames, None, labels=labels, lims=lims, background=probs, max_points=5000,
+    fig = plot.annealing_strip(frames, None, labels=labels, lims=lims, background=probs, max_points=5000, ncols=3,
                                title=f"particles at the end of noise levels ({what})")
     ctx.figure(7, "07_anneal_strip.png", fig, "Annealing, level by level",
                "Snapshots of the particle cloud at the end of six levels spread over the schedule, from "

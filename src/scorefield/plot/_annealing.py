@@ -23,6 +23,7 @@ def annealing_strip(
     max_points: int = 5000,
     title: str | None = None,
     labels: Sequence[str] | None = None,
+    ncols: int | None = None,
 ) -> Figure:
     """A row of scatter panels: the particles after each annealing level.
 
@@ -39,7 +40,9 @@ def annealing_strip(
         max_points: particles drawn per panel (the first ones).
         title: figure title.
         labels: one panel title per entry (e.g. "step 50" for snapshots of a chain at one
-            noise level); default "level l: σ = ...".
+            noise level); default "level l: σ = ..." (levels numbered from 0, as everywhere).
+        ncols: panels per row (default: all in one row); 3 gives two rows of three, which
+            stay readable when the figure is shown at page width.
 
     Returns:
         The Figure.
@@ -69,8 +72,12 @@ def annealing_strip(
     levels = pick_levels(traj.shape[0], int(max_panels))
     n = min(traj.shape[1], int(max_points))
     size = float(np.clip(3000.0 / n, 0.5, 20.0))
-    fig = new_figure((2.7 * len(levels) + 0.3, 1.1 + 2.4 * aspect_of(lims)))
-    axes = np.atleast_1d(fig.subplots(1, len(levels), sharex=True, sharey=True))
+    ncols = len(levels) if ncols is None else max(1, min(int(ncols), len(levels)))
+    nrows = -(-len(levels) // ncols)
+    fig = new_figure((2.7 * ncols + 0.3, 0.5 + (0.6 + 2.4 * aspect_of(lims)) * nrows))
+    axes = np.asarray(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
+    for ax in axes[len(levels):]:
+        ax.set_visible(False)
     for ax, level in zip(axes, levels):
         draw_background(ax, background, lims, cmap="Oranges")
         pts = traj[level, :n]

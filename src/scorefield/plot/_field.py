@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from .._errors import InputError
 from .._types import ScoreFn
-from ._grid import aspect_of, draw_background, parse_lims, pick_levels, seq, setup_spatial
+from ._grid import as_points, aspect_of, draw_background, parse_lims, pick_levels, seq, setup_spatial
 from ._render import new_figure
 
 
@@ -34,6 +34,7 @@ def vector_field_grid(
     arrows: int = 15,
     ncols: int = 3,
     background=None,
+    points: Float[ArrayLike, "M 2"] | None = None,
     title: str | None = None,
 ) -> Figure:
     """One quiver panel per noise level of a noise-conditional score ``score_fn(x, sigma)``.
@@ -48,6 +49,8 @@ def vector_field_grid(
         ncols: panels per row.
         background: optional backdrop, a log-density callable or an (H, W) image drawn in
             SPEC coordinates.
+        points: optional data points (M, 2) drawn faintly under the arrows (for point
+            clouds, which have no density to draw); at most 5,000 are drawn.
         title: figure title.
 
     Returns:
@@ -66,6 +69,7 @@ def vector_field_grid(
         )
     if int(arrows) < 1 or int(ncols) < 1:
         raise InputError("arrows and ncols must be positive integers")
+    pts_bg = None if points is None else as_points(points, "points")[:5000]
     (x0, x1), (y0, y1) = parse_lims(lims)
     xs = x0 + (np.arange(arrows) + 0.5) * (x1 - x0) / arrows
     ys = y0 + (np.arange(arrows) + 0.5) * (y1 - y0) / arrows
@@ -85,6 +89,8 @@ def vector_field_grid(
             ax.set_visible(False)
             continue
         draw_background(ax, background, lims)
+        if pts_bg is not None:
+            ax.scatter(pts_bg[:, 0], pts_bg[:, 1], s=3, c="0.45", alpha=0.35, linewidths=0, zorder=0)
         mag = np.linalg.norm(S[k], axis=-1)
         ax.quiver(
             AX, AY, S[k, ..., 0], S[k, ..., 1], mag, cmap="plasma",

@@ -85,9 +85,11 @@ def _pair(title_left: str, title_right: str, left_arr, right_arr, extent, suptit
     w, h = extent[1] - extent[0], extent[3] - extent[2]
     fig = new_figure((10.0, 1.2 + 3.8 * max(0.4, min(1.6, h / w))))
     ax_l, ax_r = fig.subplots(1, 2, sharex=True, sharey=True)
+    # One colour scale for both panels, so equal colours mean equal densities.
+    vmax = float(max(np.max(left_arr), np.max(right_arr))) or 1.0
     for ax, arr, name in ((ax_l, left_arr, title_left), (ax_r, right_arr, title_right)):
         im = ax.imshow(arr, origin="upper", extent=extent, cmap="magma", interpolation="nearest",
-                       aspect="equal")
+                       aspect="equal", vmin=0.0, vmax=vmax)
         fig.colorbar(im, ax=ax, label="density", shrink=0.85)
         ax.set_title(name)
         ax.set_xlabel("x")
@@ -127,7 +129,7 @@ def image_vs_samples(
     outside = _fraction_outside(pts, extent)
     return _pair(
         f"target image ({H}x{W} pixels)",
-        f"{pts.shape[0]:,} samples, {hist.shape[1]}x{hist.shape[0]} bins"
+        f"{pts.shape[0]:,} samples, {hist.shape[0]}x{hist.shape[1]} bins"
         + (f", {100 * outside:.1f}% outside" if outside > 0 else ""),
         p / cell, hist, extent,
         title if title is not None else "image density vs samples",
