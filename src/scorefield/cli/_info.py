@@ -23,34 +23,9 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..train import load_run
-
-    r = load_run(args.run)
-    c = r.config
-    m = r.metrics()
-    n_params = sum(int(a.size) for a in _arrays(r.model))
-    info = {
-        "run": str(r.path),
-        "data": c.data,
-        "dim": c.dim,
-        "net": c.net,
-        # an energy network has a log-density (Metropolis samplers apply); others give a score only
-        "model": "energy" if hasattr(r.model, "log_prob") else "score",
-        "parameters": n_params,
-        "objective": c.objective,
-        "levels": c.levels,
-        "sigma_max": c.sigma_max,
-        "sigma_min": c.sigma_min,
-        "n_levels": c.n_levels,
-        "steps_done": r.step,
-        "steps_total": c.steps,
-        "batch_size": c.batch_size,
-        "lr": c.lr,
-        "ema_decay": c.ema_decay,
-        "last_loss": m[-1]["loss"] if m else None,
-        "wall_seconds": r.checkpoint.get("wall"),
-        "checkpoint": r.checkpoint.get("file"),
-    }
+    info = _from_json(args.run)  # config.json, checkpoint.json and metrics.jsonl: no JAX
+    if info is None:  # something is off: the library names it (and loads what it can)
+        info = _from_run(args.run)
     if args.json:
         print(json.dumps(info))
         return 0
@@ -60,6 +35,77 @@ def run(args: argparse.Namespace) -> int:
             v = f"{v:.6g}"
         print(f"{k:<{width}}  {v}")
     return 0
+
+
+_FIELDS = ("data", "dim", "net", "objective", "levels", "sigma_max", "sigma_min", "n_levels", "steps",
+           "batch_size", "lr", "ema_decay")
+
+
+def _summary(path, c: dict, n_params: int, step: int, last_loss, ckpt: dict, model: str = "score") -> dict:
+    return {
+        "run": str(path),
+        **{k: c[k] for k in _FIELDS[:2]},
+        "net": c["net"],
+        # an energy network has a log-density (Metropolis samplers apply); others give a score
+        # only. No config name builds an energy network, so a run read from JSON is "score".
+        "model": model,
+        "parameters": n_params,
+        **{k: c[k] for k in _FIELDS[3:8]},
+        "steps_done": step,
+        "steps_total": c["steps"],
+        "batch_size": c["batch_size"],
+        "lr": c["lr"],
+        "ema_decay": c["ema_decay"],
+        "last_loss": last_loss,
+        "wall_seconds": ckpt.get("wall"),
+        "checkpoint": ckpt.get("file"),
+    }
+
+
+def _from_json(run_dir):
+    """The summary from the run's JSON files alone (no JAX, nothing compiled), or None when
+    a file is missing or not as written by this version (the caller then loads the run)."""
+    import json
+    import math
+    from pathlib import Path
+
+    d = Path(run_dir)
+    try:
+        c = json.loads((d / "config.json").read_text())
+        ckpt = json.loads((d / "checkpoint.json").read_text())
+        arrays = ckpt["arrays"]
+        step = ckpt["step"]
+        n_params = sum(math.prod(a["shape"]) for k, a in arrays.items() if k.startswith("model/"))
+        if not (isinstance(c, dict) and all(k in c for k in _FIELDS) and isinstance(step, int) and n_params > 0):
+            return None
+        if not (d / ckpt["file"]).is_file():
+            return None
+        last = _last_loss(d / "metrics.jsonl")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return _summary(d, c, n_params, step, last, ckpt)
+
+
+def _last_loss(path):
+    """The loss of the last record of metrics.jsonl (None if there is none)."""
+    import json
+
+    last = None
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                last = line
+    return None if last is None else float(json.loads(last)["loss"])
+
+
+def _from_run(run_dir) -> dict:
+    from ..train import load_run
+
+    r = load_run(run_dir)
+    m = r.metrics()
+    n_params = sum(int(a.size) for a in _arrays(r.model))
+    return _summary(r.path, r.config.to_dict(), n_params, r.step, m[-1]["loss"] if m else None, r.checkpoint,
+                    "energy" if hasattr(r.model, "log_prob") else "score")
 
 
 def _arrays(model):

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples is not None and args.kind != "samples":
         raise InputError(f"--samples applies to 'plot samples' only, not to 'plot {args.kind}'")
+    _check_before_jax(args, run_dir, out)
 
     from .. import plot
 
@@ -105,6 +106,31 @@ def run(args: argparse.Namespace) -> int:
     plot.save_figure(fig, out, dpi=args.dpi)
     print(f"wrote {out}")
     return 0
+
+
+def _check_before_jax(args, run_dir, out) -> None:
+    """What can be refused from the files alone, before JAX starts and anything compiles."""
+    import json
+
+    from .._errors import InputError
+
+    if args.kind == "animate" and out.suffix.lower() == ".mp4":
+        from .._ffmpeg import find_ffmpeg
+
+        if find_ffmpeg() is None:
+            raise InputError(f"cannot write {out}: no ffmpeg found (PATH or the imageio-ffmpeg wheel); "
+                             "write a .gif instead")
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        data, dim = str(config.get("data", "")), config.get("dim")
+    except (OSError, ValueError, AttributeError):
+        return  # load_run names what is wrong with the file
+    if args.kind == "density" and data.startswith("points:"):
+        raise InputError(f"the data of --run {run_dir} ({data}) has no closed-form density; "
+                         "'density' needs an image or toy target")
+    if isinstance(dim, int) and dim != 2 and args.kind not in ANY_DIM:
+        raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only "
+                         f"(for {dim}-D: {', '.join(ANY_DIM)})")
 
 
 # --- helpers over a loaded run ---------------------------------------------------------------

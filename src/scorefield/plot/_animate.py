@@ -5,7 +5,6 @@ the particles are redrawn per frame, so a few hundred frames take seconds."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,25 +14,12 @@ from jaxtyping import ArrayLike, Float
 from PIL import Image
 
 from .._errors import InputError, ScorefieldError
+from .._ffmpeg import find_ffmpeg
 from ._grid import aspect_of, draw_background, setup_spatial
 from ._paths import as_trajectory
 from ._render import new_figure
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
-
-
-def find_ffmpeg() -> str | None:
-    """Path of an ffmpeg executable: one on PATH, else the one the optional imageio-ffmpeg
-    wheel ships, else None."""
-    exe = shutil.which("ffmpeg")
-    if exe:
-        return exe
-    try:
-        import imageio_ffmpeg  # optional
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # not installed, or its binary is missing
-        return None
 
 
 def frame_indices(num_steps: int, max_frames: int) -> np.ndarray:
