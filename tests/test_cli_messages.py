@@ -106,7 +106,7 @@ def test_plot_refusals_come_before_jax(tmp_path):
     run = tmp_path / "pts"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"data": f"points:{tmp_path / 'p.npy'}", "dim": 2}))
-    code, jax_loaded, _, err = _probe(["plot", "density", "--run", run, "--out", tmp_path / "d.png"], tmp_path)
+    code, jax_loaded, _, err = _probe(["plot", "target", "--run", run, "--out", tmp_path / "d.png"], tmp_path)
     assert code == 2 and not jax_loaded and "no closed-form density" in err
     (run / "config.json").write_text(json.dumps({"data": f"points:{tmp_path / 'p.npy'}", "dim": 3}))
     code, jax_loaded, _, err = _probe(["plot", "field", "--run", run, "--out", tmp_path / "d.png"], tmp_path)

@@ -125,9 +125,9 @@ def _check_before_jax(args, run_dir, out) -> None:
         data, dim = str(config.get("data", "")), config.get("dim")
     except (OSError, ValueError, AttributeError):
         return  # load_run names what is wrong with the file
-    if args.kind == "density" and data.startswith("points:"):
+    if args.kind == "target" and data.startswith("points:"):
         raise InputError(f"the data of --run {run_dir} ({data}) has no closed-form density; "
-                         "'density' needs an image or toy target")
+                         "'target' needs an image or toy target")
     if isinstance(dim, int) and dim != 2 and args.kind not in ANY_DIM:
         raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only "
                          f"(for {dim}-D: {', '.join(ANY_DIM)})")
