@@ -357,3 +357,17 @@ def test_resume_with_the_runs_own_command(tmp_path, capsys):
     # the Python API speaks its own argument names
     with pytest.raises(InputError, match=r"resume=True"):
         train(preset("fast", **TINY, steps=25), run, dataset=gauss_data(), progress=False)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_run_files_follow_the_umask(tmp_path, umask):
+    """Every file of a run directory gets 0666 & ~umask (a shared run is readable by others
+    under the usual 022), never mkstemp's 0600 (issue 15, item 12)."""
+    old = os.umask(umask)
+    try:
+        train(preset("fast", **TINY, steps=50), tmp_path / "r", dataset=gauss_data(), progress=False)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r").iterdir() if p.is_file()}
+    assert {"config.json", "checkpoint.json", "metrics.jsonl"} <= set(modes)
+    assert all(m == 0o666 & ~umask for m in modes.values()), modes
