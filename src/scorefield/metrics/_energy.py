@@ -6,7 +6,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from . import _validate
 from ._pairwise import pair_sum
@@ -29,8 +29,8 @@ def _energy(x, y, unbiased, block):
 
 
 def energy_distance(
-    x: Float[Array, "n d"],
-    y: Float[Array, "m d"],
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     unbiased: bool = False,
     block: int | None = None,

@@ -48,8 +48,8 @@ def _fisher(score_fn, exact_score_fn, xs, sigmas, batch_size):
 def fisher_divergence(
     score_fn: ScoreFn,
     exact_score_fn: ScoreFn,
-    xs: Float[ArrayLike, "l n d"] | Float[ArrayLike, "n d"],
-    sigmas: Float[ArrayLike, " l"],
+    xs: ArrayLike,
+    sigmas: ArrayLike,
     *,
     batch_size: int = 1024,
 ) -> Float[Array, " l"]:

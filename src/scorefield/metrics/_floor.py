@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._validate import positive_int
 
@@ -64,7 +64,7 @@ class Floor(NamedTuple):
         return f"{mean:.{digits}g} (exact draws {low:.{digits}g}-{high:.{digits}g}, 95%)"
 
 
-def floor_of(values: Float[Array, " r"]) -> Floor:
+def floor_of(values: Float[ArrayLike, " r"]) -> Floor:
     """`Floor` of the draws `values` (r of them): mean, its s.e., one draw's std and range."""
     v = np.asarray(values, np.float64)
     r = v.shape[0]
@@ -93,7 +93,7 @@ def two_sample_floor(
     m: int | None = None,
     *,
     key: PRNGKeyArray,
-    reference: Float[Array, "m d"] | None = None,
+    reference: Float[ArrayLike, "m d"] | None = None,
     repeats: int = 8,
 ) -> Floor:
     """Floor of a two-sample metric: `metric(exact_n, exact_m)` averaged over repeats.

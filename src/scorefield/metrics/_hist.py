@@ -62,7 +62,7 @@ def _hist_tv(probs, samples):
     return 0.5 * (jnp.sum(jnp.abs(counts / n - probs)) + outside / n)
 
 
-def hist_tv(density_or_probs, samples: Float[ArrayLike, "n 2"]) -> Float[Array, ""]:
+def hist_tv(density_or_probs, samples: ArrayLike) -> Float[Array, ""]:
     """Total variation between the histogram of `samples` on the image's pixel cells and the
     image density: 0.5 * (sum over cells |counts/N - p| + f), f the fraction of samples
     outside the image (SPEC section 3).

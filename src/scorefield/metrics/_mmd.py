@@ -14,7 +14,7 @@ from ._pairwise import pair_sum
 
 
 def median_bandwidth(
-    x: Float[Array, "n d"], y: Float[Array, "m d"] | None = None, *, max_points: int = 1000
+    x: ArrayLike, y: ArrayLike | None = None, *, max_points: int = 1000
 ) -> Float[Array, ""]:
     """Median heuristic: the median Euclidean distance between distinct points of the
     pooled sample, used as the Gaussian kernel's h in exp(-|x - y|^2 / (2 h^2)).
@@ -72,8 +72,8 @@ def _mmd2(x, y, h, unbiased, block):
 
 
 def mmd2(
-    x: Float[Array, "n d"],
-    y: Float[Array, "m d"],
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     bandwidth: float | ArrayLike | None = None,
     unbiased: bool = False,

@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax import lax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
 from . import _validate
 
 
-def wasserstein_1d(u: Float[Array, " n"], v: Float[Array, " m"], p: int = 2) -> Float[Array, ""]:
+def wasserstein_1d(u: Float[ArrayLike, " n"], v: Float[ArrayLike, " m"], p: int = 2) -> Float[Array, ""]:
     """W_p^p between the empirical distributions of two 1-D samples (uniform weights).
 
     Exact for any sizes: integrates |F_u^-1(t) - F_v^-1(t)|^p over t in (0, 1) on the merged
@@ -44,8 +44,8 @@ def _sliced(x, y, key, n_projections, p):
 
 
 def sliced_wasserstein(
-    x: Float[Array, "n d"],
-    y: Float[Array, "m d"],
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     key: PRNGKeyArray,
     n_projections: int = 128,
