@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._registry import Option, Registry
 
@@ -63,7 +63,7 @@ class ScoreNet(eqx.Module):
         raise NotImplementedError(f"{cls.__qualname__} does not implement from_options; give an instance instead")
 
     @abc.abstractmethod
-    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+    def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         raise NotImplementedError
 
     def on_grid(self, x: Float[Array, "b L d"], sigmas: Float[Array, " L"]) -> Float[Array, "b L d"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._base import ScoreNet
 from ._film import FilmMLP, sigma_frequencies
@@ -111,7 +111,7 @@ class EnergyNet(ScoreNet):
         sin, cos = sincos_turns(self.b @ u)
         return jnp.concatenate([cos, sin, u])
 
-    def energy(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, ""]:
+    def energy(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
         """E(x, sigma), equal to -log p_sigma(x) up to a constant in x (dimensionless)."""
         sigma = jnp.asarray(sigma, jnp.float32)
         u = x - self.centre
@@ -120,11 +120,11 @@ class EnergyNet(ScoreNet):
             e = e + 0.5 * jnp.sum(u**2) / (sigma**2 + self.prior_scale**2)
         return e
 
-    def log_prob(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, ""]:
+    def log_prob(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
         """-E(x, sigma): the unnormalised log-density of the data smoothed by sigma."""
         return -self.energy(x, sigma)
 
-    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+    def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         return -jax.grad(self.energy)(x, sigma)
 
 

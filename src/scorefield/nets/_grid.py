@@ -4,7 +4,7 @@ import itertools
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import ConfigError
 from .._registry import Option
@@ -79,7 +79,7 @@ class GridNet(ScoreNet):
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.trunk = FilmMLP(len(resolutions) * n_grid_features + dim, dim, 2 * sigma_features, width, depth, key=kt)
 
-    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+    def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         u = (x - self.centre) / self.half_width  # the cube is [-1, 1]^D
         t = jnp.clip(0.5 * (u + 1.0), 0.0, 1.0)
         feats = [_interpolate(g, t) for g in self.grids]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from ..noise import nearest_level
 from .._registry import Option
@@ -92,7 +92,7 @@ class ReferenceNet(ScoreNet):
             v = u @ b.T + phase
         return sincos_turns(v)[0]
 
-    def at_level(self, x: Float[Array, " d"], level: Int[Array, ""]) -> Float[Array, " d"]:
+    def at_level(self, x: Float[Array, " d"], level: int | Int[Array, ""]) -> Float[Array, " d"]:
         """The score at grid level `level` (0 = the largest sigma)."""
         u = x - self.centre
         feats = self.scale[level] * self._features(u) + self.shift[level]
@@ -117,7 +117,7 @@ class ReferenceNet(ScoreNet):
             h = softplus(h) @ layer.weight.T + layer.bias
         return jnp.swapaxes(h, 0, 1)
 
-    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+    def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         return self.at_level(x, nearest_level(self.sigmas, sigma))
 
 

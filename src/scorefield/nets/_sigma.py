@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet
@@ -66,7 +66,7 @@ class SigmaNet(ScoreNet):
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.trunk = FilmMLP(2 * n_features + dim, dim, 2 * sigma_features, width, depth, key=kt)
 
-    def __call__(self, x: Float[Array, " d"], sigma: Float[Array, ""]) -> Float[Array, " d"]:
+    def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         u = x - self.centre
         sin, cos = sincos_turns(self.b @ u)
         return self.trunk(jnp.concatenate([cos, sin, u]), jnp.log(sigma) * self.freqs) / sigma
