@@ -111,7 +111,7 @@ CASES = [
     (TRAIN + ["--data", "toy:ncsn-mixture", "--steps", "-5"], 2, "positive integer"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--steps", "ten"], 2, "integer"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--batch-size", "0"], 2, "positive integer"),
-    (TRAIN + ["--data", "toy:ncsn-mixture", "--seed", "-1"], 2, ">= 0"),
+    (TRAIN + ["--data", "toy:ncsn-mixture", "--seed", "-1"], 2, "[0, 2^63)"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--preset", "turbo"], 2, "invalid choice"),
     # --- train: config files
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/missing.toml"], 2, "does not exist"),

@@ -137,8 +137,8 @@ def test_cli_json_and_table(tmp_path, capsys, mixture):
         (np.zeros(4, np.float32), "shape"),
         (np.array(["a", "b"]), "float array"),
         (b"not an array", "not a .npy"),
-        (np.array([{"a": 1}], dtype=object), "not a .npy"),
-        (None, "no such file"),
+        (np.array([{"a": 1}], dtype=object), "pickled Python objects"),
+        (None, "does not exist"),
     ],
 )
 def test_cli_bad_sample_files_exit_2_with_one_line(tmp_path, capsys, content, message):

@@ -6,19 +6,91 @@ arguments and returning an exit code. Library imports (JAX) happen inside ``func
 ``--help`` stays fast.
 
 Exit codes (SPEC section 4): 0 done; 2 bad usage or input; 1 failure at run time; 130
-interrupted. Errors are one line on stderr; ``--debug`` shows the traceback.
+interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP). Errors are one line
+on stderr; ``--debug`` shows the traceback.
+
+Signals: SIGTERM and SIGHUP are handled like Ctrl-C (they raise :class:`Terminated`, a
+KeyboardInterrupt, so training checkpoints its last completed call); a second signal
+while the first is being handled is ignored, so that the checkpoint is written and the
+exit is clean. A signal that was ignored when the process started (``nohup``, a background
+job) stays ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 import warnings
 
 from .._errors import ScorefieldError
 
 COMMANDS = ("train", "sample", "eval", "plot", "info", "demo")
+USAGE = ("usage: scorefield [--version] [--debug] COMMAND ...; COMMAND is one of "
+         + ", ".join(COMMANDS) + " (see 'scorefield --help')")
+_HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C. `exit_code` is 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def interrupt_exit_code(e: BaseException) -> int:
+    """130 for Ctrl-C, 128 + N for signal N (SIGTERM: 143, SIGHUP: 129)."""
+    return int(getattr(e, "exit_code", 130))
+
+
+def interrupt_name(e: BaseException) -> str:
+    """'interrupted' for Ctrl-C, 'terminated by SIGTERM' (or SIGHUP) for the others."""
+    return f"terminated by {e.args[0]}" if isinstance(e, Terminated) else "interrupted"
+
+
+@contextlib.contextmanager
+def handle_signals():
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (Terminated for the last two) in
+    the main thread; every further one is ignored while the first is handled. Signals
+    ignored at start stay ignored; the previous handlers come back at the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hit = []
+
+    def handler(signum, frame):
+        if hit:  # already stopping: let the checkpoint be written and the exit finish
+            return
+        hit.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    old = {}
+    for name in _HANDLED:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        prev = signal.getsignal(sig)
+        if prev is signal.SIG_IGN or prev is None:
+            continue
+        old[sig] = prev
+        signal.signal(sig, handler)
+    try:
+        yield hit
+    finally:
+        for sig, prev in old.items():
+            signal.signal(sig, signal.SIG_IGN if hit and _IGNORE_AFTER_INTERRUPT else prev)
+
+
+# entry() (a process about to exit) keeps signals ignored after an interrupt, so that a
+# further Ctrl-C cannot land in an exit handler (JAX's) and print its traceback
+_IGNORE_AFTER_INTERRUPT = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                 if any(a.startswith("[") or a.endswith("]") for a in extra) else "")
         parser.exit(2, f"{cmd}: error: unrecognized arguments: {' '.join(extra)}{hint} (see '{cmd} --help')\n")
     if getattr(args, "func", None) is None:
-        parser.print_help(sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     debug = args.debug or "--debug" in argv
     try:
-        with warnings.catch_warnings():
+        with handle_signals(), warnings.catch_warnings():
             if not debug:  # a library's warning (say Pillow on odd EXIF data) as one line too
                 warnings.showwarning = lambda message, category, *rest, **kw: print(
                     f"scorefield {args.command}: warning: {_one_line(message)}", file=sys.stderr)
@@ -78,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"scorefield {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if debug:
             raise
-        print(f"scorefield {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"scorefield {args.command}: {interrupt_name(e)}", file=sys.stderr)
+        return interrupt_exit_code(e)
     except Exception as e:  # a bug, not bad input: still one line unless --debug
         if debug:
             raise
@@ -99,4 +171,6 @@ def _one_line(e: BaseException) -> str:
 
 
 def entry() -> None:  # pragma: no cover - console script
+    global _IGNORE_AFTER_INTERRUPT
+    _IGNORE_AFTER_INTERRUPT = True
     sys.exit(main())

@@ -4,24 +4,39 @@ from __future__ import annotations
 
 import argparse
 
+from .._limits import MAX_COUNT, SEED_LIMIT
+
+
+def _int(text: str, valid: str) -> int:
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give {valid}") from None
+
 
 def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a positive integer") from None
+    v = _int(text, "a positive integer")
     if v < 1:
         raise argparse.ArgumentTypeError(f"{v} must be a positive integer")
+    if v > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{v} is too large; the largest allowed is {MAX_COUNT}")
     return v
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give an integer >= 0") from None
+    v = _int(text, "an integer >= 0")
     if v < 0:
         raise argparse.ArgumentTypeError(f"{v} must be >= 0")
+    if v > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{v} is too large; the largest allowed is {MAX_COUNT}")
+    return v
+
+
+def seed(text: str) -> int:
+    """A seed: an integer in [0, 2^63), the one rule of scorefield._seed."""
+    v = _int(text, "an integer in [0, 2^63)")
+    if not 0 <= v < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{v} is out of range; a seed is an integer in [0, 2^63)")
     return v
 
 

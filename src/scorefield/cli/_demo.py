@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    from ._common import formatter
+    from ._common import formatter, seed
 
     p = sub.add_parser(
         "demo",
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", default="demo-out", help="directory to write into (default demo-out)")
     p.add_argument("--fast", action="store_true",
                    help="small and quick: preset 'fast' and 2,000 samples (for tests and a first look)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of every step (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of every step (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress lines or bars; only the final line")
     p.set_defaults(func=run)
 

@@ -6,7 +6,8 @@ import argparse
 import json
 import math
 
-from ._common import formatter, non_negative_int, positive_int
+from ._common import formatter, positive_int, seed
+from .._seed import seed_key
 from ._eval_likelihood import add_arguments as add_likelihood_arguments
 
 EXAMPLES = """examples:
@@ -44,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--samples", metavar="FILE.npy",
                    help="samples to judge, an (N, D) float array (not needed with --likelihood)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--seed", type=non_negative_int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="random seed for reference draws and floors (default 0)")
     p.add_argument("--repeats", type=positive_int, default=8,
                    help="exact draws behind each floor and its range (default 8)")
@@ -55,39 +56,21 @@ def register(sub) -> None:
 
 
 def load_samples(path: str, dim: int | None = None):
-    """The (N, D) float32 array in a .npy file, or InputError naming the file."""
-    import numpy as np
-
+    """The (N, D) float32 array in a .npy file, or InputError naming the file: a regular
+    file (not a FIFO or device) holding a numeric array whose header fits the file and the
+    free memory, finite in float32 and small enough for float32 distances."""
     from .._errors import InputError
+    from ..data import check_rows, read_npy
 
-    try:
-        a = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(
-            f"--samples {path}: no such file; give a .npy file written by 'scorefield sample'"
-        ) from None
-    except IsADirectoryError:
-        raise InputError(f"--samples {path} is a directory; give a .npy file of shape (N, D)") from None
-    except (ValueError, OSError, EOFError):
-        raise InputError(f"--samples {path} is not a .npy array file (or holds pickled objects); "
-                         "give a float array of shape (N, D) saved with numpy.save") from None
-    if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
-        raise InputError(
-            f"--samples {path} holds {getattr(a, 'dtype', type(a))} data; give a float array of shape (N, D)"
-        )
+    what = "--samples"
+    a = read_npy(path, what, InputError)
     if a.ndim != 2 or a.shape[0] < 2:
         raise InputError(f"--samples {path} has shape {a.shape}; give an (N, D) array with N >= 2")
     if dim is not None and a.shape[1] != dim:
         raise InputError(
             f"--samples {path} has {a.shape[1]} columns but the data is {dim}-D; give an (N, {dim}) array"
         )
-    with np.errstate(over="ignore"):
-        a = a.astype(np.float32)  # checked after the cast: beyond float32's range is inf
-    finite = np.isfinite(a).all(axis=1)
-    if not finite.all():
-        raise InputError(f"--samples {path} has {int((~finite).sum())} of {len(a)} rows with NaN or inf "
-                         "(in float32); all values must be finite")
-    return a
+    return check_rows(a, f"--samples {path}", InputError)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
         dataset = load(args.data)
     samples = load_samples(args.samples, int(dataset.dim))
     result = evaluate(
-        dataset, samples, key=jr.key(args.seed), repeats=args.repeats, max_points=args.max_points,
+        dataset, samples, key=seed_key(args.seed), repeats=args.repeats, max_points=args.max_points,
         score_fn=score_fn, sigmas=sigmas,
     )
+    _check_finite_metrics(result, args.samples)
     if args.run is not None:
         result["run"] = str(args.run)
     if args.json:
@@ -129,6 +113,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(result))
     return 0
+
+
+def _check_finite_metrics(result: dict, path: str) -> None:
+    """ScorefieldError (exit 1) if a metric came out NaN or inf: the one line names it
+    instead of printing nan as a result."""
+    from .._errors import ScorefieldError
+
+    for k, v in result.items():
+        if f"{k}_floor" not in result or not isinstance(v, float):  # the metrics themselves
+            continue
+        if not math.isfinite(v):
+            raise ScorefieldError(f"metric {k} of --samples {path} is {v} (an overflow in float32); "
+                                  "check that the samples are in the data's units")
 
 
 def _finite_or_none(v):

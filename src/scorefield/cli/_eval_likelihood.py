@@ -9,6 +9,7 @@ import math
 import sys
 
 from ._common import positive_float, positive_int
+from .._seed import seed_key
 
 
 def add_arguments(p) -> None:
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {dim}-D data: the divergence is Hutchinson's estimator with {args.probes} Rademacher probes "
               f"(exact only for D <= {EXACT_MAX_DIM}; --trace exact forces it)", file=sys.stderr)
     r = evaluate_likelihood(
-        score_fn, dataset, n=args.n, sigma_min=smin, sigma_max=smax, key=jr.key(args.seed), prior_centre=centre,
+        score_fn, dataset, n=args.n, sigma_min=smin, sigma_max=smax, key=seed_key(args.seed), prior_centre=centre,
         trace=trace, n_probes=args.probes, rtol=args.rtol, atol=args.atol,
         progress=not args.quiet and sys.stderr.isatty(),
     )

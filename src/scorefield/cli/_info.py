@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if info is None:  # something is off: the library names it (and loads what it can)
         info = _from_run(args.run)
     if args.json:
-        print(json.dumps(info))
+        # strict JSON: a NaN or inf (say a diverged loss) is null
+        print(json.dumps({k: _finite_or_none(v) for k, v in info.items()}, allow_nan=False))
         return 0
     width = max(len(k) for k in info)
     for k, v in info.items():
@@ -106,6 +107,12 @@ def _from_run(run_dir) -> dict:
     n_params = sum(int(a.size) for a in _arrays(r.model))
     return _summary(r.path, r.config.to_dict(), n_params, r.step, m[-1]["loss"] if m else None, r.checkpoint,
                     "energy" if hasattr(r.model, "log_prob") else "score")
+
+
+def _finite_or_none(v):
+    import math
+
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _arrays(model):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from .._limits import SEED_LIMIT
+from .._seed import seed_key
+
 KINDS = {
     "field": "the learned score field at a 3x3 grid of noise levels",
     "loss": "the training loss curve from metrics.jsonl",
@@ -20,6 +23,7 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 def register(sub) -> None:
     from ._plot_density import add_arguments as add_density_arguments
     from ._common import formatter, positive_float, positive_int
+    from ._common import seed as seed_type
 
     p = sub.add_parser(
         "plot",
@@ -44,7 +48,7 @@ def register(sub) -> None:
                    help="for 'samples': draw these (N, D) samples (e.g. from 'scorefield sample') instead of fresh ones")
     p.add_argument("--steps-per-level", type=positive_int, default=None, metavar="T",
                    help="steps per noise level of an annealed-Langevin recipe (default: the run's own sampler, as 'scorefield sample --run')")
-    p.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="random seed for sampling (default 0)")
     p.add_argument("--bins", type=positive_int, default=None, metavar="B",
                    help="histogram bins along the longer side for 'samples' (default: the image's own pixels, else 50)")
     p.add_argument("--levels", type=_levels, default=None, metavar="L,L,...",
@@ -183,7 +187,7 @@ def _view(dataset, *, seed: int = 0):
     if img is not None:
         p, (x0, x1, y0, y1) = img
         return ((x0, x1), (y0, y1)), p
-    return _box(np.asarray(dataset.sample(jax.random.PRNGKey(seed), 4000)))
+    return _box(np.asarray(dataset.sample(seed_key(seed, raw=True), 4000)))
 
 
 def _box(pts):
@@ -242,7 +246,7 @@ def _samples(args, run_dir):
     if int(dataset.dim) != 2:
         import jax
 
-        data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), max(n, 2000)))
+        data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), max(n, 2000)))
         return plot.pair_plot(data, np.asarray(x), title=title)
     target = dataset.target
     img = _image(target)
@@ -252,7 +256,7 @@ def _samples(args, run_dir):
         from ..metrics import hist_tv, hist_tv_floor
 
         tv = float(hist_tv(img[0], x))
-        floor = hist_tv_floor(img[0], n, key=jax.random.key(args.seed + 2))
+        floor = hist_tv_floor(img[0], n, key=seed_key((args.seed + 2) % SEED_LIMIT))
         title += f"\nhist_tv {tv:.3f} (floor of exact samples: {floor.range_text()})"
         return plot.image_vs_samples(img[0], x, bins=args.bins, title=title)
     lims, _ = _view(dataset, seed=args.seed)
@@ -261,7 +265,7 @@ def _samples(args, run_dir):
         return plot.density_vs_samples(target.log_prob, x, lims=lims, bins=bins, title=title)
     import jax
 
-    data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), max(n, 2000)))
+    data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), max(n, 2000)))
     return plot.data_vs_samples(data, x, lims=lims, bins=bins, title=title)
 
 
@@ -314,7 +318,7 @@ def _draw(r, n: int, args, *, trajectory_every: int | None):
     from .. import samplers as S
 
     sampler, init = _sampler(r, args)
-    return S.sample(sampler, r.score_fn(ema=args.ema), jax.random.key(args.seed), n=n, dim=int(r.dataset().dim), init=init,
+    return S.sample(sampler, r.score_fn(ema=args.ema), seed_key(args.seed), n=n, dim=int(r.dataset().dim), init=init,
                     trajectory_every=trajectory_every)
 
 
@@ -344,7 +348,7 @@ def _anneal(args, run_dir):
         # D >= 3: every level's cloud on the data's first two principal axes, the data behind.
         import jax
 
-        data = np.asarray(dataset.sample(jax.random.PRNGKey(args.seed + 1), 4000))
+        data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), 4000))
         mean, axes = plot.principal_axes(data, 2)
         project = lambda a: (np.asarray(a) - mean) @ axes  # noqa: E731
         lims, _ = _box(project(data))

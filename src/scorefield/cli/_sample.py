@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from .._errors import ConfigError, InputError
-from ._common import positive_int
+from ._common import positive_int, seed
+from .._seed import seed_key
 from ._options import flag_error, given, lazy_options
 
 EPILOG = """examples:
@@ -51,7 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="FILE.npy", help="output file, float32 (N, D)")
     p.add_argument("--sampler", metavar="NAME",
                    help="a registered sampler (see below); default: the run's own sampler (--run; see config.json) or pc (--exact)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="PRNG seed (default 0)")
     p.add_argument("--init", metavar="INIT", help="start: uniform:LOW,HIGH or gaussian:SCALE[,CENTRE] (default N(data centre, sigma_max^2 I))")
     g = p.add_argument_group("run")
     g.add_argument("--chunk-size", type=positive_int, default=65536, help="particles per compiled call (default 65536)")
@@ -133,7 +134,7 @@ def run(args) -> int:
             unsmoothed = isinstance(sigma, (int, float)) and sigma == 0
             return target.log_prob if unsmoothed else (lambda x: target.smoothed_log_prob(x, sigma))
 
-        x = np.asarray(data.sample(jax.random.key(args.seed ^ 0x5EED), 4096), np.float64)
+        x = np.asarray(data.sample(seed_key(args.seed ^ 0x5EED), 4096), np.float64)
         context = S.SamplerContext.from_points(x, log_density=log_density, sigma_max=smax, sigma_min=smin)
         source = f"--exact {args.exact}"
     if not context.sigma_min < context.sigma_max:
@@ -166,7 +167,7 @@ def run(args) -> int:
     result = S.sample(
         sampler,
         score_fn,
-        jax.random.key(args.seed),
+        seed_key(args.seed),
         n=args.n,
         dim=context.dim,
         init=init,

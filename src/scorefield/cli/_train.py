@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import formatter, non_negative_int, positive_int
+from ._common import formatter, non_negative_int, positive_int, seed
 
 EXAMPLES = """examples:
   scorefield train --data mnist --out runs/five
@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of configuration keys, applied over the preset")
     p.add_argument("--steps", type=positive_int, help="number of training steps (total, also when resuming)")
     p.add_argument("--batch-size", type=positive_int, help="samples per step")
-    p.add_argument("--seed", type=non_negative_int, help="random seed")
+    p.add_argument("--seed", type=seed, help="random seed")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint: alone (with --steps to extend it), or "
                    "added to the run's own command (every option must be the run's)")
@@ -100,14 +100,23 @@ def run(args: argparse.Namespace) -> int:
                              + (" (the run's own, to --resume it with its options)" if args.resume else ""))
         values.update(overrides)
         config = TrainConfig.from_dict(values, source="--config" if args.config else "options")
-        from ..data import parse_spec
+        from ..data import absolute_spec, parse_spec
 
         spec = parse_spec(config.data)
         if spec.path is not None:  # a missing file fails here, before the banner
             from ..data._images import _check_file
 
             _check_file(spec.path, {"image": "image file", "points": "points file"}.get(spec.kind, "data file"))
+        # stored with its path absolute, so that --resume works from any directory
+        config = config.replace(data=absolute_spec(config.data))
     lead = _join_processes(args)
+    dataset = None
+    if config is not None and not args.resume:  # data that cannot be read, or do not fit the config, fail before the first line
+        from ..data import load
+        from ..train import resolve
+
+        dataset = load(config.data)
+        config = resolve(config, dataset)
     if lead and not args.quiet and not args.resume:
         print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)", file=sys.stderr)
     progress = False if args.quiet else None
@@ -115,19 +124,24 @@ def run(args: argparse.Namespace) -> int:
         if config is None:
             result = resume(args.out, steps=args.steps, progress=progress)
         else:
-            result = train(config, args.out, resume=args.resume, progress=progress)
+            result = train(config, args.out, resume=args.resume, dataset=dataset, progress=progress)
     except ScorefieldError as e:
         raise _flags(e) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        import shlex
+
         from pathlib import Path
 
+        from . import interrupt_exit_code, interrupt_name
+
+        how = interrupt_name(e)
         if (Path(args.out) / "config.json").is_file():
-            print(f"scorefield train: interrupted; the last completed steps are checkpointed in {args.out}; "
-                  f"resume with: scorefield train --out {args.out} --resume", file=sys.stderr)
+            print(f"scorefield train: {how}; the last completed steps are checkpointed in {args.out}; "
+                  f"resume with: scorefield train --out {shlex.quote(str(args.out))} --resume", file=sys.stderr)
         else:  # stopped before the run directory was written: nothing to resume
-            print(f"scorefield train: interrupted before training started; nothing was saved in {args.out}; "
+            print(f"scorefield train: {how} before training started; nothing was saved in {args.out}; "
                   "rerun the same command to start again", file=sys.stderr)
-        return 130
+        return interrupt_exit_code(e)
     if not lead:  # process 0 reports the run
         return 0
     last = result.metrics()[-1]["loss"] if result.metrics() else float("nan")
@@ -178,15 +192,40 @@ def _join_processes(args: argparse.Namespace) -> bool:
             raise InputError(f"a run over {num} processes needs {' and '.join(missing)}")
         if pid >= num:
             raise InputError(f"process id {pid} is out of range for {num} processes; give 0 to {num - 1}")
+    if coordinator is not None:
+        _check_coordinator(coordinator, "--coordinator" if args.coordinator else ENV["coordinator"])
     import jax
 
     try:
-        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid)
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid,
+                                   initialization_timeout=_join_timeout())
     except ValueError as e:  # JAX found no cluster to take the missing values from
         raise InputError(f"--distributed: {' '.join(str(e).split()).rstrip('.')}; give --coordinator, --num-processes and "
                          "--process-id (or the JAX_* variables)") from None
     except Exception as e:  # noqa: BLE001 - JAX raises XlaRuntimeError/RuntimeError on a failed join
-        raise ScorefieldError(f"could not join the run at {coordinator or 'the detected coordinator'} "
-                              f"({type(e).__name__}: {' '.join(str(e).split())[:300]}); start every process "
-                              "with the same coordinator address and process count") from None
+        raise ScorefieldError(f"could not join the run at {coordinator or 'the detected coordinator'} within "
+                              f"{_join_timeout()} s ({type(e).__name__}: {' '.join(str(e).split())[:300]}); start "
+                              "every process with the same coordinator address and process count (the wait is "
+                              "set by SCOREFIELD_JOIN_TIMEOUT, in seconds)") from None
     return jax.process_index() == 0
+
+
+def _check_coordinator(address: str, flag: str) -> None:
+    """InputError unless `address` is HOST:PORT with a port in 1..65535 (JAX fails on other
+    forms with an IndexError or waits for a host that cannot exist)."""
+    from .._errors import InputError
+
+    host, colon, port = address.strip().rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or any(c.isspace() for c in host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InputError(f"{flag} {address!r} is not HOST:PORT; give the address of process 0, such as host0:1234")
+
+
+def _join_timeout() -> int:
+    """Seconds to wait for every process to join: SCOREFIELD_JOIN_TIMEOUT, default 120."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("SCOREFIELD_JOIN_TIMEOUT", "120")))
+    except ValueError:
+        return 120

@@ -5,8 +5,10 @@ See docs/DATA.md for the spec table, the image conventions and the MNIST provena
 """
 
 from ._dataset import Dataset, EmpiricalSampler, from_image_array, from_points, load
+from ._files import check_regular_file, read_npy, sniff
+from ._fingerprint import CHANGED_DATA_FLAG, absolute_spec, check_data_unchanged, data_fingerprint
 from ._images import idx_image, mnist_bundle, mnist_image, read_idx, read_image
-from ._points import read_points
+from ._points import MAX_ABS_COORDINATE, check_rows, read_points
 from ._spec import TOY_NAMES, DataSpec, escape_path, parse_spec
 from ._toy import ToySampler, toy_target
 
@@ -28,4 +30,13 @@ __all__ = [
     "toy_target",
     "ToySampler",
     "EmpiricalSampler",
+    "absolute_spec",
+    "data_fingerprint",
+    "check_data_unchanged",
+    "CHANGED_DATA_FLAG",
+    "check_regular_file",
+    "read_npy",
+    "sniff",
+    "check_rows",
+    "MAX_ABS_COORDINATE",
 ]

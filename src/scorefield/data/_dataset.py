@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._errors import DataSpecError
 from ..targets import ImageDensity, SmoothedTarget, Target
 from ._images import idx_image, mnist_image, read_image
-from ._points import read_points
+from ._points import check_rows, read_points
 from ._spec import DataSpec, parse_spec
 from ._toy import DESCRIPTIONS, ToySampler, toy_target
 
@@ -104,8 +104,7 @@ def from_points(points) -> Dataset:
     a = np.asarray(points, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
         raise DataSpecError(f"points array has shape {a.shape}; expected N x D with N >= 1, D >= 1")
-    if not np.all(np.isfinite(a)):
-        raise DataSpecError("points array has NaN or inf entries; all must be finite")
+    a = check_rows(a, "points array")
     n, d = a.shape
     desc = f"point array: {n} points in {d}-D, empirical distribution (no closed-form density)"
     return Dataset(f"array:{n}x{d}", d, None, EmpiricalSampler(jnp.asarray(a, jnp.float32)), desc)
@@ -132,6 +131,9 @@ def load(spec: str | DataSpec) -> Dataset:
         img = read_image(ds.path, invert=ds.invert)
         if not ds.invert:
             _warn_if_background(img, ds.path)
+        if ds.invert and np.all(np.isfinite(img)) and np.all(img <= 0):
+            raise DataSpecError(f"image file '{ds.path}' is white everywhere, so inverted it has zero total intensity "
+                                "and defines no distribution; drop invert (density is where the image is bright)")
         name = f"image file '{ds.path}'" + (" (inverted)" if ds.invert else "")
         return _image_dataset(canon, img, name, ds.centres)
     if ds.kind == "points":

@@ -13,17 +13,34 @@ import os
 import numpy as np
 
 from .._errors import DataSpecError
+from .._limits import available_memory, fmt_bytes
+from ._files import check_regular_file
 
 REFERENCE_LABEL, REFERENCE_INDEX = 5, 0  # MNIST training image 0, bundle row 2500
 
 
-def _check_file(path: str, what: str) -> None:
-    if not os.path.exists(path):
-        raise DataSpecError(f"{what} '{path}' does not exist; give the path of an existing file")
-    if os.path.isdir(path):
-        raise DataSpecError(f"{what} '{path}' is a directory; give the path of a file")
-    if not os.access(path, os.R_OK):
-        raise DataSpecError(f"{what} '{path}' is not readable; check its permissions")
+def _check_file(path: str, what: str) -> int:
+    """A readable regular file (no FIFO, device or directory), or DataSpecError; its size."""
+    return check_regular_file(path, what, DataSpecError)
+
+
+# Images larger than this are refused: the density's exact score sums over every pixel, and
+# training, sampling and plotting hold several float64 copies of it.
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+def _check_image_size(name: str, width: int, height: int) -> None:
+    """DataSpecError naming `name` for an image too large to train on here."""
+    pixels = width * height
+    need = 6 * 8 * pixels  # the decoded image, its float64 grey copy and the density's arrays
+    free = available_memory()
+    limit = min(MAX_IMAGE_PIXELS, free // 48)
+    if pixels > limit:
+        why = (f"more than the {MAX_IMAGE_PIXELS:,} pixels (4096 x 4096) an image density supports"
+               if pixels > MAX_IMAGE_PIXELS else
+               f"needing about {fmt_bytes(need)}, more than the free memory ({fmt_bytes(free)})")
+        raise DataSpecError(f"{name} is {width} x {height} pixels, {why}; downscale it to at most "
+                            f"{limit:,} pixels")
 
 
 def read_image(path: str, *, invert: bool = False) -> np.ndarray:
@@ -34,14 +51,20 @@ def read_image(path: str, *, invert: bool = False) -> np.ndarray:
     inverting, as a composite over black: intensity = g * a (or (1 - g) * a), so
     transparent pixels carry no mass whether or not the image is inverted. 16-bit and
     32-bit integer images are scaled by 65535; float images are taken as they are.
-    Animated images: the first frame.
+    Animated images: the first frame. The EXIF orientation of a photograph is applied, so
+    the density is the image as a viewer shows it.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     _check_file(path, "image file")
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            _check_image_size(f"image file '{path}'", *opened.size)
+            opened.load()
+            try:
+                im = ImageOps.exif_transpose(opened) or opened
+            except Exception:  # noqa: BLE001 - unreadable EXIF data: the pixels as stored
+                im = opened
             mode = im.mode
             has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
                 mode == "P" and "transparency" in im.info
@@ -94,42 +117,91 @@ def mnist_image(label: int | None = None, index: int | None = None) -> np.ndarra
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: str) -> np.ndarray:
-    """Read a whole IDX file (the MNIST distribution format; gzip-compressed or not)."""
-    _check_file(path, "IDX file")
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
+class _IdxStream:
+    """An IDX file opened for reading, gzip-compressed or not: its header and a reader that
+    never decompresses more than asked."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.size = _check_file(path, "IDX file")
+        with open(path, "rb") as f:
+            self.gz = f.read(2) == b"\x1f\x8b"
+        self.f = gzip.open(path, "rb") if self.gz else open(path, "rb")
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataSpecError(f"IDX file '{path}' is a damaged gzip file ({e})") from None
-    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
-        raise DataSpecError(
-            f"IDX file '{path}' does not start with an IDX header; expected a file like train-images-idx3-ubyte(.gz)"
-        )
-    ndim = raw[3]
-    head = 4 + 4 * ndim
-    if len(raw) < head:
-        raise DataSpecError(f"IDX file '{path}' is truncated in its header")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    count = int(np.prod(shape))
-    if len(raw) - head < count * dtype.itemsize:
-        raise DataSpecError(f"IDX file '{path}' is truncated: its header promises shape {shape}")
-    return np.frombuffer(raw, dtype, count, head).reshape(shape)
+            magic = self.read(4, "header")
+            if magic[:2] != b"\x00\x00" or magic[2] not in _IDX_DTYPES or magic[3] == 0:
+                raise DataSpecError(f"IDX file '{path}' does not start with an IDX header; expected a file like "
+                                    "train-images-idx3-ubyte(.gz)")
+            ndim = magic[3]
+            self.shape = tuple(int(d) for d in np.frombuffer(self.read(4 * ndim, "header"), ">u4"))
+            self.dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            self.head = 4 + 4 * ndim
+            self.nbytes = int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+            if not self.gz and self.size - self.head < self.nbytes:
+                raise DataSpecError(f"IDX file '{path}' is truncated: its header promises shape {self.shape}")
+        except BaseException:
+            self.f.close()
+            raise
+
+    def read(self, n: int, what: str = "data") -> bytes:
+        try:
+            data = self.f.read(n)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise DataSpecError(f"IDX file '{self.path}' is a damaged gzip file ({e})") from None
+        if len(data) < n:
+            raise DataSpecError(f"IDX file '{self.path}' is truncated in its {what}"
+                                + (f": its header promises shape {self.shape}" if what == "data" else ""))
+        return data
+
+    def skip(self, n: int) -> None:
+        if not self.gz:
+            self.f.seek(n, os.SEEK_CUR)
+            return
+        while n > 0:
+            n -= len(self.read(min(n, 1 << 22)))
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Read a whole IDX file (the MNIST distribution format; gzip-compressed or not).
+
+    At most the bytes its header promises are decompressed; a header promising more than
+    the free memory holds, or a file holding more than its header says, is refused."""
+    s = _IdxStream(path)
+    try:
+        free = available_memory()
+        if 2 * s.nbytes > free:
+            raise DataSpecError(f"IDX file '{path}' claims shape {s.shape} ({fmt_bytes(s.nbytes)}), more than the free "
+                                f"memory ({fmt_bytes(free)}) holds; use mnist-idx:PATH,index=K, which reads one image")
+        raw = s.read(s.nbytes)
+        if s.f.read(1):
+            raise DataSpecError(f"IDX file '{path}' holds more data than its header (shape {s.shape}) says; "
+                                "it is not a valid IDX file")
+    finally:
+        s.close()
+    return np.frombuffer(raw, s.dtype).reshape(s.shape)
 
 
 def idx_image(path: str, index: int = 0) -> np.ndarray:
     """Image `index` of an IDX image file (N, H, W) as intensities in [0, 1]: uint8 / 255,
-    other types as stored."""
-    arr = read_idx(path)
-    if arr.ndim != 3:
-        raise DataSpecError(
-            f"IDX file '{path}' holds an array of shape {arr.shape}, not images (N, H, W); "
-            "give an images file such as train-images-idx3-ubyte, not a labels file"
-        )
-    if not 0 <= index < arr.shape[0]:
-        raise DataSpecError(f"index {index} is out of range for IDX file '{path}'; valid: 0 <= index < {arr.shape[0]}")
-    img = arr[index].astype(np.float64)
-    return img / 255.0 if arr.dtype == np.uint8 else img
+    other types as stored. Only the header and the images up to `index` are read, so the
+    memory used is one image's, whatever the file's size."""
+    s = _IdxStream(path)
+    try:
+        if len(s.shape) != 3:
+            raise DataSpecError(
+                f"IDX file '{path}' holds an array of shape {s.shape}, not images (N, H, W); "
+                "give an images file such as train-images-idx3-ubyte, not a labels file"
+            )
+        if not 0 <= index < s.shape[0]:
+            raise DataSpecError(f"index {index} is out of range for IDX file '{path}'; valid: 0 <= index < {s.shape[0]}")
+        h, w = s.shape[1:]
+        _check_image_size(f"IDX file '{path}' image {index}", w, h)
+        one = h * w * s.dtype.itemsize
+        s.skip(index * one)
+        img = np.frombuffer(s.read(one), s.dtype).reshape(h, w).astype(np.float64)
+    finally:
+        s.close()
+    return img / 255.0 if s.dtype == np.uint8 else img

@@ -6,30 +6,60 @@ import os
 
 import numpy as np
 
-from .._errors import DataSpecError
-from ._images import _check_file
+from .._errors import DataSpecError, InputError
+from .._limits import available_memory, fmt_bytes
+from ._files import check_regular_file, read_npy
+
+# Coordinates beyond this magnitude are refused: squared distances between points (the
+# noise scale, the loss, every metric) must stay finite in float32 (max 3.4e38).
+MAX_ABS_COORDINATE = 1e15
+
+
+def check_rows(a: np.ndarray, what: str, error: type[InputError] = DataSpecError) -> np.ndarray:
+    """`a` (N, D) cast to float32, or `error` naming `what` and the first bad row: NaN or inf
+    (also after the cast: a value beyond float32's range becomes inf), or a magnitude above
+    MAX_ABS_COORDINATE, where float32 distances overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = np.asarray(a).astype(np.float32)
+        bad = ~np.all(np.isfinite(f), axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raw = np.asarray(a)[i]
+        if np.all(np.isfinite(raw.astype(np.float64))):
+            raise error(f"{what} has {int(bad.sum())} row(s) with values beyond float32's range (first: row {i}, "
+                        f"largest |value| {np.max(np.abs(raw.astype(np.float64))):.3g}); all values must be below "
+                        f"{MAX_ABS_COORDINATE:.0e} in magnitude")
+        raise error(f"{what} has NaN or inf in {int(bad.sum())} row(s) (first: row {i}); all entries must be finite")
+    big = np.any(np.abs(f) > MAX_ABS_COORDINATE, axis=1)
+    if big.any():
+        i = int(np.argmax(big))
+        raise error(f"{what} has {int(big.sum())} row(s) with values too large to compute distances in float32 "
+                    f"(first: row {i}, largest |value| {np.max(np.abs(f[i])):.3g}); all values must be below "
+                    f"{MAX_ABS_COORDINATE:.0e} in magnitude")
+    return f
 
 
 def read_points(path: str) -> np.ndarray:
     """Read an N x D point cloud (N >= 1, D >= 1) as float32.
 
     .npy: a numeric 2-D array (no pickle). .csv: comma-separated numbers, one point per
-    line; a first line that is not numeric is taken as a header; '#' starts a comment.
-    Raises DataSpecError for a missing file, another extension, a wrong shape, text that
-    is not numbers, or NaN/inf entries.
+    line (UTF-8, with or without a byte-order mark); a first line that is not numeric is
+    taken as a header; '#' starts a comment.
+    Raises DataSpecError for a missing or non-regular file, another extension, a wrong
+    shape, text that is not numbers, NaN/inf entries, or values beyond float32's range
+    (naming the first bad row).
     """
-    _check_file(path, "points file")
+    size = check_regular_file(path, "points file", DataSpecError)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise DataSpecError(f"points file '{path}' is not a numeric .npy array ({e})") from None
-        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-            raise DataSpecError(f"points file '{path}' holds dtype {getattr(arr, 'dtype', '?')}; expected numbers")
+        arr = read_npy(path, "points file", DataSpecError)
     elif ext == ".csv":
+        free = available_memory()
+        if 40 * size > free:  # Python floats of the parsed rows: ~40 bytes per 2-byte value at worst
+            raise DataSpecError(f"points file '{path}' ({fmt_bytes(size)}) is too large to parse as CSV in the free "
+                                f"memory ({fmt_bytes(free)}); save it as .npy instead")
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:
                 lines = [ln.split("#", 1)[0].strip() for ln in f]
         except (OSError, UnicodeDecodeError) as e:
             raise DataSpecError(f"points file '{path}' could not be read as text ({e})") from None
@@ -50,9 +80,4 @@ def read_points(path: str) -> np.ndarray:
         raise DataSpecError(f"points file '{path}' has extension {ext or '(none)'!r}; use .npy or .csv")
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise DataSpecError(f"points file '{path}' holds shape {arr.shape}; expected N x D with N >= 1, D >= 1")
-    bad = ~np.all(np.isfinite(arr), axis=1)
-    if bad.any():
-        raise DataSpecError(
-            f"points file '{path}' has NaN or inf in {int(bad.sum())} row(s) (first: row {int(np.argmax(bad))}); all entries must be finite"
-        )
-    return arr.astype(np.float32)
+    return check_rows(arr, f"points file '{path}'")

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from .._fs import ensure_writable_dir, write_atomic
 from .._errors import InputError, ScorefieldError
+from .._seed import seed_key
 from ._settings import DemoSettings
 
 MARKER = ".scorefield-demo"
@@ -106,7 +107,7 @@ def run_demo(
     progress = sys.stderr.isatty() if progress is None else bool(progress)
     say = log or (lambda _line: None)
     out = prepare_out(out)
-    ctx = _steps.Context(out, settings, jax.random.key(int(seed)), progress)
+    ctx = _steps.Context(out, settings, seed_key(seed), progress)
     ctx.metrics["seed"] = int(seed)
     wall: dict[str, float] = {}
     t_start = time.perf_counter()

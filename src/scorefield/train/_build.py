@@ -21,7 +21,9 @@ _RESOLVE_SAMPLES = 4096
 
 def keys(config: TrainConfig) -> dict[str, PRNGKeyArray]:
     """Independent keys for each use, so that no two parts share randomness."""
-    k_model, k_train, k_resolve = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+    from .._seed import seed_key
+
+    k_model, k_train, k_resolve = jax.random.split(seed_key(config.seed, raw=True), 3)
     return {"model": k_model, "train": k_train, "resolve": k_resolve}
 
 
@@ -31,6 +33,9 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     if x.ndim != 2 or not np.all(np.isfinite(x)):
         raise ConfigError(f"data {config.data} gave samples of shape {x.shape} with non-finite values; expected finite (n, D)")
     dim = int(x.shape[1])
+    if config.dim is not None and config.dim != dim:
+        raise ConfigError(f"dim={config.dim} does not fit the data {config.data}, which has dimension {dim}; "
+                          "leave dim out (it is set from the data)")
     changes: dict = {"dim": dim}
     if config.centre == "auto":
         changes["centre"] = [float(c) for c in x.mean(axis=0)]
@@ -40,6 +45,12 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
         centre = np.asarray(changes.get("centre", config.centre))
         # the grids cover the data with a 10% margin; beyond it features are clamped
         changes["half_width"] = float(1.1 * np.max(np.abs(x - centre)))
+    spread = float(np.max(np.abs(x - x[0]))) if x.size else 0.0
+    auto = [k for k in ("sigma_max", "sigma_min", "half_width") if getattr(config, k) == "auto"
+            and (k != "half_width" or config.net in ("grid", "auto"))]
+    if spread == 0.0 and auto:
+        raise ConfigError(f"the data {config.data} have no spread (every sample is the same point), so "
+                          f"{'/'.join(auto)}=\"auto\" cannot be set from them; give at least two distinct points")
     if config.sigma_max == "auto":
         changes["sigma_max"] = sigma_max_ncsnv2(x)
     if config.sigma_min == "auto":

@@ -91,6 +91,7 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     path = run_dir / str(file)
     if Path(file).name != file:
         raise CheckpointError(f"{ptr_path} names an array file outside the run directory: {file!r}")
+    _check_array_file(path, ptr_path)
     arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -111,3 +112,38 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except (OSError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{path} is truncated or corrupted ({e.__class__.__name__})") from None
     return meta, arrays
+
+
+_NOT_NPZ = {
+    "empty": "is empty",
+    "zeros": "is zero-filled (its data never reached the disk, as after a power loss)",
+    "pickle": "holds pickled Python objects, which scorefield never loads",
+    "npy": "is a single .npy array, not a checkpoint archive",
+    "gzip": "is a gzip file",
+    "json": "is JSON text",
+    "text": "is a text file",
+    "other": "holds data of an unknown format",
+}
+
+
+def _check_array_file(path: Path, ptr_path: Path) -> None:
+    """CheckpointError saying what `path` is, unless it is a regular file that starts like a
+    .npz archive (the checksums are checked as it is read)."""
+    from ..data._files import check_regular_file, sniff
+
+    if path.name == POINTER:
+        raise CheckpointError(f"{ptr_path} names itself as its array file; it is damaged (the array files are "
+                              "checkpoint-<step>.npz)")
+    if not path.exists() and not path.is_symlink():
+        raise CheckpointError(f"{path} is missing: the checkpoint named by {ptr_path} is gone")
+    link = f" (a symbolic link to {os.path.realpath(path)})" if path.is_symlink() else ""
+    try:
+        check_regular_file(path, "checkpoint array file", CheckpointError)
+        kind = sniff(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}{link}") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}{link} cannot be read ({e.strerror or type(e).__name__})") from None
+    if kind != "npz":
+        raise CheckpointError(f"{path}{link} {_NOT_NPZ[kind]}, not a checkpoint array file (a .npz archive of "
+                              f"numeric arrays); the checkpoint named by {ptr_path} is damaged")

@@ -179,9 +179,27 @@ class TrainConfig:
                     raise ConfigError(f"{source}: {e}") from None
         if not (isinstance(self.injected, list) and set(self.injected) <= {"model", "objective", "optimizer"}):
             raise ConfigError(f"{source}: injected={self.injected!r} must list some of model, objective, optimizer")
+        _validate_ranges(self, source)
         if self.net == "reference" and self.levels == "continuous":
             raise ConfigError(f"{source}: the reference network is defined only at its levels; use levels=\"all\" or \"random\" with net=\"reference\"")
         return self
+
+
+def _validate_ranges(c: "TrainConfig", source: str) -> None:
+    """Reliability (issue 14): seeds by the one seed rule, counts within int32 (the step
+    counter and JAX's indices), dim a positive integer when given."""
+    from .._limits import MAX_COUNT
+    from .._seed import check_seed
+
+    check_seed(c.seed, f"{source}: seed", ConfigError)
+    for k in ("grid_features", "n_features", "width", "depth", "n_levels", "batch_size", "steps", "steps_per_call",
+              "log_every", "checkpoint_every", "ssm_projections", "warmup_steps"):
+        if getattr(c, k) > MAX_COUNT:
+            raise ConfigError(f"{source}: {k}={getattr(c, k)} is too large; the largest allowed is {MAX_COUNT}")
+    if any(r > MAX_COUNT for r in c.grid_resolutions):
+        raise ConfigError(f"{source}: grid_resolutions={c.grid_resolutions!r} has a value above {MAX_COUNT}")
+    if c.dim is not None and (not isinstance(c.dim, int) or isinstance(c.dim, bool) or not 1 <= c.dim <= MAX_COUNT):
+        raise ConfigError(f"{source}: dim={c.dim!r} must be a positive integer (or left out: it is set from the data)")
 
 
 def _validate_sampler(s: Any, source: str) -> None:
@@ -259,6 +277,9 @@ def preset(name: str, **overrides) -> TrainConfig:
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file of TrainConfig keys (top level, or under a [train] table)."""
     p = Path(path)
+    from ..data._files import check_regular_file  # a FIFO or device would block: regular files only
+
+    check_regular_file(p, "config file", ConfigError)
     try:
         with open(p, "rb") as f:
             d = tomllib.load(f)

@@ -75,16 +75,19 @@ class Run:
         return load(self.config.data)
 
     def metrics(self) -> list[dict[str, Any]]:
-        """The records of metrics.jsonl (step, loss, wall seconds)."""
+        """The records of metrics.jsonl (step, loss, wall seconds); lines that are not such
+        a JSON object (a damaged or hand-edited log) are skipped."""
         p = self.path / "metrics.jsonl"
         if not p.exists():
             return []
         out = []
         for line in p.read_text().splitlines():
             try:
-                out.append(json.loads(line))
+                rec = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and isinstance(rec.get("loss"), (int, float)):
+                out.append(rec)
         return out
 
 
