@@ -4,6 +4,7 @@ index.html whose every link resolves; numbers in metrics.json that agree with th
 from __future__ import annotations
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -193,16 +194,29 @@ def test_a_run_the_demo_did_not_write_is_refused(tmp_path, capsys):
     assert (tmp_path / "run" / "config.json").read_text() == "{}"
 
 
-def test_a_previous_demo_is_replaced(tmp_path):
+def test_a_previous_demo_is_replaced_only_at_the_end(tmp_path):
+    """Issue 14 item 3: a rerun keeps the previous run/ until the new demo has finished (an
+    interrupted rerun loses nothing); then the new run replaces it."""
     from scorefield.demo import prepare_out
+    from scorefield.demo._run import OLD_RUN, _install_run
+    from scorefield.demo._steps import NEW_RUN_DIR
 
     prepare_out(tmp_path)  # marks the directory as a demo's
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "stale").write_text("old")
     (tmp_path / "keep.txt").write_text("keep")
     prepare_out(tmp_path)
-    assert not (tmp_path / "run").exists()
+    assert (tmp_path / "run" / "stale").read_text() == "old"  # a rerun starts: the old run is kept
+    (tmp_path / NEW_RUN_DIR).mkdir()
+    (tmp_path / NEW_RUN_DIR / "config.json").write_text("new")
+    _install_run(tmp_path)  # the rerun finished
+    assert (tmp_path / "run" / "config.json").read_text() == "new" and not (tmp_path / "run" / "stale").exists()
+    assert not (tmp_path / NEW_RUN_DIR).exists() and not (tmp_path / OLD_RUN).exists()
     assert (tmp_path / "keep.txt").read_text() == "keep"
+    # killed between the two renames of the swap: the next demo puts the old run back
+    os.replace(tmp_path / "run", tmp_path / OLD_RUN)
+    prepare_out(tmp_path)
+    assert (tmp_path / "run" / "config.json").read_text() == "new"
 
 
 def test_help_has_an_example(capsys):

@@ -16,6 +16,7 @@ from .._seed import seed_key
 from ._settings import DemoSettings
 
 MARKER = ".scorefield-demo"
+OLD_RUN = ".run-old"
 METRICS = "metrics.json"
 INDEX = "index.html"
 FORMAT_VERSION = 1
@@ -50,7 +51,9 @@ class DemoResult:
 
 def prepare_out(out: str | Path) -> Path:
     """Make `out` ready for a demo: created if missing, writable, and not holding a run that
-    a demo did not write. Files of a previous demo are replaced; other files are left alone.
+    a demo did not write. Files of a previous demo are replaced as the new ones are written;
+    its run/ is kept until the new demo has finished (then replaced, see _install_run), so
+    an interrupted rerun loses nothing. Other files are left alone.
 
     Raises:
         InputError when `out` is a file, cannot be written, or its run/ is someone else's.
@@ -64,10 +67,12 @@ def prepare_out(out: str | Path) -> Path:
                 f"--out {out} already has a run/ that 'scorefield demo' did not write; "
                 "give another --out directory (the demo never overwrites other work)"
             )
-        if run.is_dir() and not run.is_symlink():
-            shutil.rmtree(run)
+    old = out / OLD_RUN
+    if (out / MARKER).is_file() and old.is_dir() and not old.is_symlink():
+        if not run.exists():  # a swap was interrupted between its two renames: put the old run back
+            os.replace(old, run)
         else:
-            run.unlink()
+            shutil.rmtree(old)
     (out / MARKER).write_text("This directory was written by 'scorefield demo'; it may replace its own files here.\n")
     return out
 
@@ -148,8 +153,31 @@ def run_demo(
     ctx.data(0, METRICS, "Metrics", "hist_tv and its floor, the mode weights of step 2, training steps and "
              "time, the sampler's cost, and the wall time of every step, as JSON.")
     _write_atomic(out / INDEX, _html.render(ctx.artifacts, metrics, settings))
+    _install_run(out)
     files = tuple(a.file for a in ctx.artifacts if not a.file.startswith("run/")) + (INDEX,)
     return DemoResult(out, out / INDEX, files, metrics)
+
+
+def _install_run(out: Path) -> None:
+    """The new run (trained in .run-new) replaces run/: the old one is renamed aside, the new
+    one renamed in, then the old one removed. A kill between the renames leaves .run-old,
+    which prepare_out puts back."""
+    from ._steps import NEW_RUN_DIR, RUN_DIR
+
+    new, run, old = out / NEW_RUN_DIR, out / RUN_DIR, out / OLD_RUN
+    if old.exists():
+        shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    try:
+        if run.is_symlink() or run.is_file():
+            run.unlink()
+        elif run.exists():
+            os.replace(run, old)
+        os.replace(new, run)
+    except OSError as e:
+        raise ScorefieldError(f"could not move the new run into {run} ({e.strerror or type(e).__name__}); it is in "
+                              f"{new}") from None
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -6,6 +6,7 @@ what it wrote (an `Artifact` with a caption for index.html) and its numbers (int
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from .. import samplers as S
 from ._settings import DemoSettings
 
 RUN_DIR = "run"
+# the new run is trained here and replaces run/ only when the whole demo has succeeded
+NEW_RUN_DIR = ".run-new"
 SAMPLES = "samples.npy"
 
 # SPEC section 2, item 1.
@@ -205,10 +208,13 @@ def step45_train(ctx: Context, dataset, *, log=None):
         config = config.replace(seed=int(ctx.metrics.get("seed", 0)))
     if log is not None:
         log(f"preset {s.preset!r}, {config.steps:,} steps of batch {config.batch_size}")
-    run = train(config, ctx.out / RUN_DIR, dataset=dataset, progress=ctx.progress)
+    new = ctx.out / NEW_RUN_DIR
+    if new.is_dir() and not new.is_symlink():  # the demo's own leftover from an interrupted rerun
+        shutil.rmtree(new)
+    run = train(config, new, dataset=dataset, progress=ctx.progress)
     records = run.metrics()
     wall = max((float(r.get("wall", 0.0)) for r in records), default=float("nan"))
-    fig = plot.loss_curve(ctx.out / RUN_DIR / "metrics.jsonl",
+    fig = plot.loss_curve(new / "metrics.jsonl",
                           title=f"denoising score matching loss, preset {s.preset!r} ({run.step:,} steps)")
     ctx.figure(5, "05_loss.png", fig, "Training loss",
                f"The denoising score-matching loss (λ(σ) = σ², so every level weighs alike) over "

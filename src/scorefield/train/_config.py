@@ -200,6 +200,9 @@ def _validate_ranges(c: "TrainConfig", source: str) -> None:
         raise ConfigError(f"{source}: grid_resolutions={c.grid_resolutions!r} has a value above {MAX_COUNT}")
     if c.dim is not None and (not isinstance(c.dim, int) or isinstance(c.dim, bool) or not 1 <= c.dim <= MAX_COUNT):
         raise ConfigError(f"{source}: dim={c.dim!r} must be a positive integer (or left out: it is set from the data)")
+    if c.dim is not None and isinstance(c.centre, (list, tuple)) and len(c.centre) != c.dim:
+        raise ConfigError(f"{source}: dim={c.dim} but centre has {len(c.centre)} entries; they must agree "
+                          "(dim is the data's dimension)")
 
 
 def _validate_sampler(s: Any, source: str) -> None:

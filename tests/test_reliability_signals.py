@@ -1,0 +1,89 @@
+"""Signals from outside (issue 14, items 2 and 18): SIGTERM and SIGHUP in training are
+handled like Ctrl-C (the last completed compiled call is checkpointed, one line says how to
+resume, exit 143 / 129), and Ctrl-C pressed three times still ends in one line and exit
+130, with no traceback from an exit handler. Real processes running the real command
+line; the run directory has a space in its name, so the printed resume command must quote
+it to be pasted back."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scorefield.train import load_run
+
+from _tiny import tiny_toml
+
+DATA = "toy:ncsn-mixture"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("jax-cache")
+    e = dict(os.environ)
+    e.pop("XLA_FLAGS", None)
+    e.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), PYTHONPATH=str(Path(__file__).parents[1] / "src"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return e
+
+
+def _cli(*argv: str) -> list[str]:
+    """The command line in a child whose SIGINT, SIGTERM and SIGHUP are as in a terminal
+    (a background or nohup'd test run would pass some on as ignored or blocked)."""
+    sigs = "[signal.SIGINT, signal.SIGTERM, signal.SIGHUP]"
+    boot = (f"import runpy, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {sigs}); "
+            "signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+            "sys.argv = ['scorefield', *sys.argv[1:]]; runpy.run_module('scorefield.cli', run_name='__main__')")
+    return [sys.executable, "-c", boot, *argv]
+
+
+def _wait(cond, timeout: float = 180.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the child")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("signals, code", [
+    ([signal.SIGTERM], 143),
+    ([signal.SIGHUP], 129),
+    ([signal.SIGINT] * 3, 130),
+], ids=["SIGTERM", "SIGHUP", "SIGINTx3"])
+def test_signal_in_training_checkpoints_and_prints_a_quoted_resume_command(tmp_path, env, signals, code):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(tiny_toml(100_000))
+    run = tmp_path / "my runs" / "run 1"
+    child = subprocess.Popen(_cli("train", "--data", DATA, "--config", str(cfg), "--out", str(run), "--quiet"),
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: child.poll() is not None or (run / "checkpoint.json").is_file())
+        assert child.poll() is None, child.communicate()[1][-2000:]
+        first = json.loads((run / "checkpoint.json").read_text())["step"]
+        time.sleep(0.5)  # a few more compiled calls, not yet checkpointed
+        for s in signals:
+            child.send_signal(s)
+            time.sleep(0.05)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == code, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    assert f"resume with: scorefield train --out {shlex.quote(str(run))} --resume" in lines[0]
+    assert shlex.split(lines[0].split("resume with: ")[1])[:3] == ["scorefield", "train", "--out"]
+    # the last completed call was checkpointed (past the last periodic checkpoint)
+    r = load_run(run)
+    assert first < r.step < 100_000 and r.step % 5 == 0
+    logged = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged and max(logged) < r.step
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in r.checkpoint.get("loss_window", []))
