@@ -74,7 +74,6 @@ def load_samples(path: str, dim: int | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
-    import jax.random as jr
 
     from .._errors import InputError
 

@@ -44,8 +44,6 @@ def _sigmas_of(config):
 
 
 def run(args: argparse.Namespace) -> int:
-    import jax
-    import jax.random as jr
 
     from .._errors import InputError
     from ..likelihood import EXACT_MAX_DIM, evaluate_likelihood

@@ -180,7 +180,6 @@ def _image(target):
 def _view(dataset, *, seed: int = 0):
     """Plot limits and a backdrop for a dataset: the image's extent and the image itself,
     or a box around a data sample."""
-    import jax
     import numpy as np
 
     img = _image(dataset.target)
@@ -244,14 +243,12 @@ def _samples(args, run_dir):
         title = (f"{dataset.spec}: target vs {n:,} fresh samples of {run_dir.name} "
                  f"(step {r.step}, {_sampler_name(_sampler(r, args)[0])})")
     if int(dataset.dim) != 2:
-        import jax
 
         data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), max(n, 2000)))
         return plot.pair_plot(data, np.asarray(x), title=title)
     target = dataset.target
     img = _image(target)
     if img is not None:
-        import jax
 
         from ..metrics import hist_tv, hist_tv_floor
 
@@ -263,7 +260,6 @@ def _samples(args, run_dir):
     bins = args.bins or 50
     if target is not None and _has_density(target):
         return plot.density_vs_samples(target.log_prob, x, lims=lims, bins=bins, title=title)
-    import jax
 
     data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), max(n, 2000)))
     return plot.data_vs_samples(data, x, lims=lims, bins=bins, title=title)
@@ -313,7 +309,6 @@ def _has_density(target) -> bool:
 def _draw(r, n: int, args, *, trajectory_every: int | None):
     """n particles from the run's learned score with the run's own sampler (as
     `scorefield sample --run`), started from its prior N(data centre, sigma_max^2 I)."""
-    import jax
 
     from .. import samplers as S
 
@@ -346,7 +341,6 @@ def _anneal(args, run_dir):
     what = ""
     if int(dataset.dim) != 2:
         # D >= 3: every level's cloud on the data's first two principal axes, the data behind.
-        import jax
 
         data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), 4000))
         mean, axes = plot.principal_axes(data, 2)

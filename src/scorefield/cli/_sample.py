@@ -99,7 +99,6 @@ def run(args) -> int:
 
     import dataclasses
 
-    import jax
     import numpy as np
 
     from .. import samplers as S
