@@ -172,9 +172,14 @@ def test_cli_needs_run_or_data(capsys, tmp_path):
 def test_load_samples_accepts_exactly_finite_n_by_d(tmp_path, a):
     f = tmp_path / "h.npy"
     np.save(f, a)
-    with np.errstate(over="ignore"):
-        finite = bool(np.isfinite(a.astype(np.float32)).all())
-    valid = a.ndim == 2 and a.shape[0] >= 2 and a.dtype != np.bool_ and finite
+    from scorefield.data import MAX_ABS_COORDINATE
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        f32 = a.astype(np.float32)
+        finite = bool(np.isfinite(f32).all())
+        # beyond this, float32 distances overflow: refused (issue 14, item 13)
+        small = finite and bool(np.all(np.abs(f32) <= MAX_ABS_COORDINATE))
+    valid = a.ndim == 2 and a.shape[0] >= 2 and a.dtype != np.bool_ and small
     if valid:
         out = load_samples(str(f))
         assert out.dtype == np.float32 and out.shape == a.shape
