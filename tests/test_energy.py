@@ -66,8 +66,7 @@ def _exact_gaussian_energy(prior_scale: float, centre):
     the exact -log density (up to a constant) of N(c, s^2 I) smoothed by sigma."""
     net = EnergyNet(2, width=16, depth=1, resolutions=(4, 8), centre=jnp.asarray(centre), half_width=1.0,
                     prior_scale=prior_scale, key=jax.random.PRNGKey(0))
-    return eqx.tree_at(lambda n: (n.trunk.out.weight, n.trunk.out.bias), net,
-                       (jnp.zeros_like(net.trunk.out.weight), jnp.zeros_like(net.trunk.out.bias)))
+    return eqx.tree_at(lambda n: n.trunk.out.weight, net, jnp.zeros_like(net.trunk.out.weight))
 
 
 def _moments_ok(x, mean, var, z=5.0):

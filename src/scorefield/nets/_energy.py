@@ -101,7 +101,11 @@ class EnergyNet(ScoreNet):
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.prior_scale = jnp.asarray(0.5 * half_width if prior_scale is None else prior_scale, jnp.float32)
         self.prior = bool(prior)
-        self.trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
+        trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
+        # no bias in the last layer: a constant added to the energy changes no score, so it
+        # would get no gradient (and the log-density is defined up to a constant anyway)
+        out = eqx.nn.Linear(width, 1, use_bias=False, key=kt)
+        self.trunk = eqx.tree_at(lambda t: t.out, trunk, eqx.tree_at(lambda l: l.weight, out, trunk.out.weight))
 
     def _features(self, u: Float[Array, " d"]) -> Float[Array, " f"]:
         if self.backbone == "grid":
