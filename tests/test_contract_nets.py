@@ -21,6 +21,7 @@ CASES = {
     "sigma": dict(n_features=8, width=16, depth=2),
     "grid": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
     "reference": dict(n_features=8, width=16, depth=2),
+    "energy": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
 }
 DIM = 2
 SIGMAS = geometric(2.0, 0.05, 6)

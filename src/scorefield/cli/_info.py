@@ -48,7 +48,7 @@ def _summary(path, c: dict, n_params: int, step: int, last_loss, ckpt: dict, mod
         **{k: c[k] for k in _FIELDS[:2]},
         "net": c["net"],
         # an energy network has a log-density (Metropolis samplers apply); others give a score
-        # only. No config name builds an energy network, so a run read from JSON is "score".
+        # only (net = "energy" builds the one energy network).
         "model": model,
         "parameters": n_params,
         **{k: c[k] for k in _FIELDS[3:8]},
@@ -84,7 +84,7 @@ def _from_json(run_dir):
         last = _last_loss(d / "metrics.jsonl")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return _summary(d, c, n_params, step, last, ckpt)
+    return _summary(d, c, n_params, step, last, ckpt, "energy" if c["net"] == "energy" else "score")
 
 
 def _last_loss(path):

@@ -6,5 +6,6 @@ from ._base import NETS, NetContext, ScoreNet, trainable
 from ._reference import ReferenceNet
 from ._sigma import SigmaNet
 from ._grid import GridNet
+from ._energy import EnergyNet
 
-__all__ = ["NETS", "NetContext", "ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet"]
+__all__ = ["NETS", "NetContext", "ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet", "EnergyNet"]

@@ -7,7 +7,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._base import ScoreNet
+from .._errors import ConfigError
+from .._registry import Option
+from ._base import NETS, NetContext, ScoreNet
 from ._film import FilmMLP, sigma_frequencies
 from ._grid import _interpolate
 from ._trig import sincos_turns
@@ -15,6 +17,7 @@ from ._trig import sincos_turns
 BACKBONES = ("grid", "fourier")
 
 
+@NETS.register
 class EnergyNet(ScoreNet):
     """A network with a log-density: E(x, sigma) ~ -log p_sigma(x) + const, score -grad_x E.
 
@@ -47,6 +50,30 @@ class EnergyNet(ScoreNet):
     prior: bool = eqx.field(static=True)
 
     frozen = ("b", "freqs", "centre", "half_width", "prior_scale")
+    name = "energy"
+    options = (
+        Option("energy_backbone", str, "auto", "features of the energy network: grid (feature grids, D <= 3), "
+               "fourier (random Fourier features) or auto (grid for D <= 2, else fourier)", choices=("auto",) + BACKBONES),
+        Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
+        Option("grid_features", int, 4, "features stored at each grid point", low=1),
+        Option("n_features", int, 128, "random Fourier frequencies (2 n_features features)", low=1),
+        Option("feature_scale", float, 8.0, "std of the frequencies, cycles per data unit", low=0, low_open=True),
+        Option("width", int, 128, "hidden width of the MLP", low=1),
+        Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
+    )
+
+    @classmethod
+    def from_options(cls, context: NetContext, *, energy_backbone, grid_resolutions, grid_features, n_features,
+                     feature_scale, width, depth) -> "EnergyNet":
+        backbone = ("grid" if context.dim <= 2 else "fourier") if energy_backbone == "auto" else energy_backbone
+        if backbone == "grid" and context.dim > 3:
+            raise ConfigError(f"net=\"energy\" with energy_backbone=\"grid\" is for data of dimension 1 to 3 "
+                              f"(here {context.dim}); use energy_backbone=\"fourier\"")
+        if context.half_width is None:
+            raise ConfigError("net=\"energy\" needs half_width, the half side of a cube around the centre that holds the data")
+        return cls(context.dim, backbone=backbone, resolutions=tuple(grid_resolutions), n_grid_features=grid_features,
+                   n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
+                   centre=context.centre, half_width=float(context.half_width), key=context.key)
 
     def __init__(
         self,
