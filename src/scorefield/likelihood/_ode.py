@@ -6,14 +6,14 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import ConfigError, DivergenceError, InputError
 from .._types import ScoreFn
@@ -145,7 +145,7 @@ def log_likelihood(
     key: PRNGKeyArray | None = None,
     trace: str = "auto",
     n_probes: int = 8,
-    prior_centre: Float[Array, " d"] | float = 0.0,
+    prior_centre: Float[ArrayLike, " d"] | Sequence[float] | float = 0.0,
     prior_log_prob: Callable[[Float[Array, " d"]], Float[Array, ""]] | None = None,
     solver: diffrax.AbstractSolver | str | None = None,
     rtol: float = 1e-5,

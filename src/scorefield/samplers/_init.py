@@ -8,7 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import ConfigError, InputError
 
@@ -30,7 +30,7 @@ class GaussianInit(AbstractInit):
     """
 
     scale: float
-    centre: Float[Array, "..."] | float = 0.0
+    centre: Float[ArrayLike, "..."] | float = 0.0
 
     def __check_init__(self):
         if not (np.isfinite(self.scale) and self.scale > 0):
