@@ -35,6 +35,7 @@ def _randomised(net, key):
     return eqx.combine(jax.tree_util.tree_unflatten(tree, leaves), static)
 
 
+@pytest.mark.slow  # 56 s (fourier) and 119 s (grid) on the loaded 2-core machine
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_score_is_minus_the_gradient_of_the_energy(backbone):
     net = _randomised(BACKBONES[backbone](jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
@@ -77,6 +78,7 @@ def _moments_ok(x, mean, var, z=5.0):
     assert np.all(np.abs(dv) < z), (x.var(0), var, dv)
 
 
+@pytest.mark.slow  # 118 s on the loaded 2-core machine
 def test_energy_set_to_an_exact_log_density_samples_like_the_exact_target():
     c, s0, sigma = np.array([1.0, -0.5]), 0.7, 0.3
     net = _exact_gaussian_energy(s0, c)

@@ -91,6 +91,7 @@ def test_reference_features_are_cos_and_sin_of_the_two_projections():
     assert np.max(np.abs(got - want)) < 3e-6
 
 
+@pytest.mark.slow  # 99 s (d=2) and 60 s (d=6) on the loaded 2-core machine
 @pytest.mark.parametrize("dim", [2, 6])  # d <= 4 uses fused multiply-adds, larger d a matmul
 def test_reference_on_grid_equals_the_vmapped_network_and_its_gradient(dim):
     from scorefield.losses import DenoisingScoreMatching
