@@ -30,6 +30,7 @@ def test_exact_ncsn_mixture_annealed(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [f]  # no temporary files left behind
 
 
+@pytest.mark.slow  # 83 s on the loaded 2-core machine
 def test_exact_mnist_lands_on_the_image(tmp_path, capsys):
     f = tmp_path / "five.npy"
     code, out, err = run(capsys, "--exact", "mnist", "--n", "400", "--out", str(f), "--levels", "8",
