@@ -27,7 +27,7 @@ from . import _checkpoint as ckpt
 from ._build import build_model, build_objective, build_optimizer, is_resolved, keys, resolve
 from ._config import TrainConfig, read_config_json
 from ._multiprocess import broadcast_arrays, broadcast_json, check_same_data, is_lead, make_mesh, on_lead, replicate
-from ._rundir import (CONFIG, METRICS, Progress, check_free_space, log_lines, prepare_run_dir,
+from ._rundir import (CONFIG, METRICS, Progress, check_free_space, lock_run_dir, log_lines, prepare_run_dir,
                       remove_stale_temporaries, truncate_metrics, write, write_local)
 from ._state import TrainState, from_arrays, init_state, to_arrays
 from ._step import make_chunk
@@ -145,6 +145,16 @@ def _check_same_config(given: TrainConfig, run: TrainConfig, out: Path) -> None:
 
 
 def _fit(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, progress, on_chunk):
+    locks: list = []  # process 0's lock of `out`, held until the run ends, however it ends
+    try:
+        return _fit_locked(config, out, resume, dataset, given, progress, on_chunk, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, progress, on_chunk,
+                locks: list):
     from ._run import Run
 
     if dataset is None:
@@ -174,6 +184,7 @@ def _fit(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, pro
     def open_run() -> dict:
         """On process 0: check and prepare `out`, load the checkpoint of a resumed run, write
         config.json; returns the bookkeeping every process needs."""
+        locks.append(lock_run_dir(out, resume=resume))  # first: a second process refuses at once
         prepare_run_dir(out, resume=resume)
         remove_stale_temporaries(out)
         book = {"wall0": 0.0, "window": [], "last_saved": -1}

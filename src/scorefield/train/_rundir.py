@@ -5,7 +5,9 @@ Messages name Python arguments (``out=``, ``resume=True``); the CLI words them a
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +22,68 @@ from ._multiprocess import on_lead
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
+LOCK = ".lock"
+
+
+class RunDirLock:
+    """An exclusive lock on a run directory: ``fcntl.flock`` on `out`/.lock, which holds the
+    holder's process id. The kernel releases it when the process ends, however it ends
+    (SIGKILL included), so a stale lock file never blocks anyone."""
+
+    def __init__(self, out: Path, fh):
+        self.out, self.fh = out, fh
+
+    def release(self) -> None:
+        """Release the lock; the lock file of a directory left without a run is removed, so a
+        run that failed before writing anything leaves nothing behind."""
+        if self.fh is None:
+            return
+        try:
+            if not (self.out / CONFIG).exists():
+                (self.out / LOCK).unlink(missing_ok=True)  # still held: nobody else can be using it
+        except OSError:
+            pass
+        self.fh.close()  # closing the descriptor releases the flock
+        self.fh = None
+
+
+def lock_run_dir(out: str | Path, *, resume: bool) -> RunDirLock:
+    """Take the exclusive lock of the run directory `out` (created if needed for a new run).
+
+    Raises:
+        ScorefieldError (exit 1) at once, naming the holder's process id, when another process
+        holds it; InputError when `out` cannot be written.
+    """
+    out = Path(out)
+    if not resume:
+        _fs.ensure_writable_dir(out, flag="out=")
+    path = out / LOCK
+    while True:
+        try:
+            fh = open(path, "a+")
+        except OSError as e:
+            raise InputError(f"out={out} cannot be written ({e.strerror or type(e).__name__}); "
+                             "give a writable directory") from None
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            pid = fh.read().strip()
+            fh.close()
+            raise ScorefieldError(f"out={out} is in use by another scorefield process (pid {pid or 'unknown'}); "
+                                  "wait for it to end or stop it, or choose another directory") from None
+        try:  # the file may have been removed (a failed run's release) between open and lock
+            same = os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
+        except OSError:
+            same = False
+        if same:
+            break
+        fh.close()
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return RunDirLock(out, fh)
 
 
 def prepare_run_dir(out: str | Path, *, resume: bool) -> Path:

@@ -1,0 +1,60 @@
+"""The run-directory lock (issue 14, item 1): a second `scorefield train` with the same
+--out refuses at once (exit 1, one line naming the holder's process id) while the first
+runs, and the kernel frees the lock when the holder dies, even by SIGKILL. Real processes:
+the lock is between processes."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from _tiny import tiny_toml
+from test_reliability_signals import DATA, _cli, _wait, env  # noqa: F401  (env is a fixture)
+
+
+def test_second_train_on_the_same_out_refuses_until_the_holder_dies(tmp_path, env):  # noqa: F811
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(tiny_toml(100_000))
+    run = tmp_path / "run"
+    argv = ("train", "--data", DATA, "--config", str(cfg), "--out", str(run), "--quiet")
+    first = subprocess.Popen(_cli(*argv), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: first.poll() is not None or (run / "checkpoint.json").is_file())
+        assert first.poll() is None, first.communicate()[1][-2000:]
+        for extra in ((), ("--resume",)):  # a fresh train and a resume are both refused
+            t0 = time.monotonic()
+            second = subprocess.run(_cli(*argv, *extra), env=env, capture_output=True, text=True, timeout=120)
+            lines = second.stderr.strip().splitlines()
+            assert second.returncode == 1, second.stderr[-2000:]
+            assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr[-2000:]
+            assert f"pid {first.pid}" in lines[0] and str(run) in lines[0], lines[0]
+            assert time.monotonic() - t0 < 60
+            assert first.poll() is None  # the holder is untouched
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    # the kernel released the lock: the run resumes (to a short total)
+    step = int(__import__("json").loads((run / "checkpoint.json").read_text())["step"])
+    third = subprocess.run(_cli("train", "--out", str(run), "--resume", "--steps", str(step + 10), "--quiet"),
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr[-2000:]
+
+
+def test_lock_is_exclusive_and_a_failed_new_run_leaves_nothing(tmp_path):
+    from scorefield._errors import ScorefieldError
+    from scorefield.train._rundir import LOCK, lock_run_dir
+
+    out = tmp_path / "new"
+    lock = lock_run_dir(out, resume=False)
+    assert (out / LOCK).read_text().strip() == str(os.getpid())
+    # a second descriptor in this process conflicts too (flock is per open file)
+    with pytest.raises(ScorefieldError, match=rf"pid {os.getpid()}"):
+        lock_run_dir(out, resume=False)
+    lock.release()
+    assert list(out.iterdir()) == []  # no run was written: the lock file goes too
+    again = lock_run_dir(out, resume=False)
+    again.release()
