@@ -62,7 +62,7 @@ def check_resolution(resolution) -> int:
     return r
 
 
-def grid_cells(extent, resolution: int) -> tuple[np.ndarray, np.ndarray, float]:
+def grid_cells(extent, resolution: int | float) -> tuple[np.ndarray, np.ndarray, float]:
     """Cell centres (xs, ys) and cell area of a grid with `resolution` cells along the
     longer side of `extent` = (x0, x1, y0, y1) and as many along the shorter side as keep
     the cells close to square."""
@@ -83,7 +83,7 @@ def density_map(
     score_fn: ScoreFn,
     extent: tuple[float, float, float, float],
     *,
-    resolution: int,
+    resolution: int | float,  # checked by check_resolution: an integer-valued number from 2 to MAX_RESOLUTION
     sigma_min: float,
     sigma_max: float,
     exact_log_prob: Callable | None = None,
