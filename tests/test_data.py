@@ -8,7 +8,6 @@ import struct
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image

@@ -6,7 +6,6 @@ import functools
 import math
 import types
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
