@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/scorefield demo --out demo-out
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
