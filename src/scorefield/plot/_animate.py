@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from jaxtyping import ArrayLike, Float
+from jaxtyping import ArrayLike
 from PIL import Image
 
 from .._errors import InputError, ScorefieldError
@@ -124,7 +124,7 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: float, ffmpeg: str) -> 
 
 
 def animate_particles(
-    traj: Float[ArrayLike, "T N 2"] | Float[ArrayLike, "T 2"],
+    traj: ArrayLike,  # validated: (T, N, 2) or (T, 2)
     out_path: str | Path,
     *,
     background=None,

@@ -15,7 +15,7 @@ from ._render import new_figure
 
 def annealing_strip(
     trajectory_by_level: Float[ArrayLike, "L N 2"],
-    sigmas: Float[ArrayLike, " L"] | None,
+    sigmas: ArrayLike | Sequence[float] | None,  # validated: (L,)
     *,
     lims=None,
     max_panels: int = 6,

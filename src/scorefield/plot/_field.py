@@ -27,7 +27,7 @@ def default_levels(num_levels: int) -> list[int]:
 
 def vector_field_grid(
     score_fn: ScoreFn,
-    sigmas: Float[ArrayLike, " L"],
+    sigmas: Float[ArrayLike, " L"] | Sequence[float],
     levels: Sequence[int] | None = None,
     *,
     lims=(0.0, 1.0),

@@ -8,6 +8,7 @@ which rotates the picture, and set an empty ylim; neither is copied.)"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
@@ -42,7 +43,7 @@ def upright_histogram(
     samples: Float[ArrayLike, "N 2"],
     *,
     extent: Extent = (0.0, 1.0, 0.0, 1.0),
-    bins: int | tuple[int, int] = 50,
+    bins: Any = 50,  # validated: int or (int, int)
     density: bool = False,
 ) -> tuple[np.ndarray, Extent]:
     """2-D histogram of (x, y) points as an upright image array.
@@ -102,7 +103,7 @@ def image_vs_samples(
     probs: Float[ArrayLike, "H W"],
     samples: Float[ArrayLike, "N 2"],
     *,
-    bins: int | tuple[int, int] | None = None,
+    bins: Any = None,  # validated: int, (int, int) or None
     title: str | None = None,
 ) -> Figure:
     """An image density beside a 2-D histogram of samples from it, both upright.
@@ -142,7 +143,7 @@ def density_vs_samples(
     *,
     lims=(-1.5, 1.5),
     grid: int = 100,
-    bins: int | tuple[int, int] = 50,
+    bins: Any = 50,  # validated: int or (int, int)
     title: str | None = None,
 ) -> Figure:
     """A closed-form 2-D density beside a histogram of samples, on the same range.
@@ -190,7 +191,7 @@ def data_vs_samples(
     samples: Float[ArrayLike, "N 2"],
     *,
     lims=None,
-    bins: int | tuple[int, int] = 50,
+    bins: Any = 50,  # validated: int or (int, int)
     title: str | None = None,
 ) -> Figure:
     """Histograms of training data and of samples side by side, on the same range.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from jaxtyping import ArrayLike, Float
+from jaxtyping import ArrayLike
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -21,7 +21,7 @@ def as_trajectory(traj, name: str = "trajectory") -> np.ndarray:
 
 
 def paths(
-    path_array: Float[ArrayLike, "T N 2"] | Float[ArrayLike, "T 2"],
+    path_array: ArrayLike,  # validated: (T, N, 2) or (T, 2)
     *,
     background=None,
     lims=(-1.5, 1.5),
