@@ -115,6 +115,41 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return meta, arrays
 
 
+def recover(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The newest complete array file of a run whose pointer is missing (a kill between the
+    array write and the pointer write), verified without the pointer: a regular .npz file
+    whose every member passes the zip CRC-32 check and loads as a numeric, finite array
+    (never a pickle). The step is taken from the arrays' own step.
+
+    Returns:
+        (metadata with "step", "file" and "recovered": True, name -> array), or None when the
+        run has no array file. Raises CheckpointError when array files exist but none verifies.
+    """
+    run_dir = Path(run_dir)
+    files = sorted(run_dir.glob("checkpoint-*.npz"), reverse=True)
+    reasons = []
+    for path in files:
+        try:
+            _check_array_file(path, run_dir / POINTER)
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+            if bad is not None:
+                raise CheckpointError(f"{path}: member {bad} fails its CRC check")
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            if "step" not in arrays or any(a.dtype.kind not in "biuf" or not np.all(np.isfinite(a)) for a in arrays.values()):
+                raise CheckpointError(f"{path} holds no step or non-finite values")
+        except (CheckpointError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            reasons.append(f"{path.name}: {e.__class__.__name__}")
+            continue
+        meta = {"step": int(arrays["step"]), "file": path.name, "recovered": True}
+        return meta, arrays
+    if files:
+        raise CheckpointError(f"{run_dir} has no {POINTER} and none of its array files verifies "
+                              f"({'; '.join(reasons)}); the run cannot be resumed, train a new one")
+    return None
+
+
 _NOT_NPZ = {
     "empty": "is empty",
     "zeros": "is zero-filled (its data never reached the disk, as after a power loss)",

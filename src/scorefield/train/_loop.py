@@ -188,8 +188,14 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
         prepare_run_dir(out, resume=resume)
         remove_stale_temporaries(out)
         book = {"wall0": 0.0, "window": [], "last_saved": -1}
-        if resume and ckpt.exists(out):
-            meta, arrays = ckpt.load(out)
+        recovered = None
+        if resume and not ckpt.exists(out):
+            recovered = ckpt.recover(out)  # a kill between the array write and the pointer write
+        if resume and (recovered is not None or ckpt.exists(out)):
+            meta, arrays = recovered if recovered is not None else ckpt.load(out)
+            if recovered is not None:
+                print(f"scorefield: {out / ckpt.POINTER} was missing; resuming from step {meta['step']} of "
+                      f"{meta['file']} (verified; the loss log's running mean restarts there)", file=sys.stderr)
             loaded["state"] = from_arrays(model, arrays, optimizer)
             done = int(loaded["state"][0].step)
             if config.steps < done:
