@@ -83,7 +83,7 @@ class Heun(AbstractFewStepSampler):
         self,
         sigma_max: float,
         sigma_min: float,
-        nfe: int = 21,
+        nfe: int | float = 21,  # validated by check_nfe: an integer >= 3
         *,
         schedule: str = "rho",
         rho: float = 7.0,
