@@ -371,3 +371,26 @@ def test_run_files_follow_the_umask(tmp_path, umask):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r").iterdir() if p.is_file()}
     assert {"config.json", "checkpoint.json", "metrics.jsonl"} <= set(modes)
     assert all(m == 0o666 & ~umask for m in modes.values()), modes
+
+
+def test_progress_says_compiling_then_rates_only_compiled_calls(monkeypatch):
+    """Issue 15 item 6: the bar says "compiling" until the first call returns, and its rate
+    (hence the time left) comes from the later calls only, not from the compilation."""
+    import io
+    import time
+
+    from scorefield.train._rundir import Progress
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    bar = Progress(total=1000, initial=0, enabled=True)
+    assert "compiling" in str(bar.bar)  # the line the terminal shows
+    time.sleep(0.6)  # the first call: compilation, then 100 steps
+    bar.update(100, 1.0)
+    assert bar.bar.n == 100 and "compiling" not in str(bar.bar)
+    time.sleep(0.1)  # a compiled call of 100 steps
+    bar.update(100, 0.9)
+    rate = bar.bar.format_dict["n"] - bar.bar.format_dict["initial"]
+    rate /= bar.bar.format_dict["elapsed"]
+    bar.close()
+    # ~1000 steps/s from the compiled call; counting the compilation would give < 300
+    assert 400 < rate < 1100, rate

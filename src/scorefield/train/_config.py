@@ -257,7 +257,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         grid_resolutions=[8, 16, 32, 64], grid_features=4,
         objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
         batch_size=512, steps=12_000, lr=1e-2, lr_schedule="cosine", warmup_steps=200,
-        grad_clip=1.0, ema_decay=0.999, steps_per_call=500, log_every=100, checkpoint_every=2000,
+        grad_clip=1.0, ema_decay=0.999, steps_per_call=50, log_every=100, checkpoint_every=2000,
     ),
     # Seconds, for tests and `demo --fast`.
     "fast": dict(
@@ -265,7 +265,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         grid_resolutions=[8, 16, 32], grid_features=4,
         objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
         batch_size=256, steps=1000, lr=1e-2, lr_schedule="cosine", warmup_steps=50,
-        grad_clip=1.0, ema_decay=0.99, steps_per_call=250, log_every=50, checkpoint_every=500,
+        grad_clip=1.0, ema_decay=0.99, steps_per_call=50, log_every=50, checkpoint_every=500,
     ),
 }
 

@@ -167,19 +167,37 @@ def write_local(path: Path, fn: Callable[[], object], last_saved: int | None) ->
 
 
 class Progress:
-    """A tqdm bar (step, loss, steps/s, time left), off when quiet or without a TTY."""
+    """A tqdm bar (step, loss, steps/s, time left), off when quiet or without a TTY.
+
+    Until the first compiled call returns it says "compiling"; the rate and the time left
+    are then estimated from the compiled calls only (the compilation would make the first
+    estimate several times too slow). The presets keep one compiled call under a second on
+    2 CPU cores, so the bar moves at least once a second.
+    """
 
     def __init__(self, total: int, initial: int, enabled: bool):
         self.bar = None
+        self.compiled = False
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr, desc="train")
+            # smoothing=0: rate = (n - initial) / elapsed, which the first update resets
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
+                            desc="train (compiling)", smoothing=0)
 
     def update(self, n: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            self.bar.update(n)
+        if self.bar is None:
+            return
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if not self.compiled:
+            self.compiled = True
+            self.bar.set_description("train", refresh=False)
+            self.bar.n += n  # the steps of the compiling call count, its time does not
+            self.bar.initial = self.bar.n
+            self.bar.start_t = self.bar.last_print_t = self.bar._time()
+            self.bar.refresh()
+            return
+        self.bar.update(n)
 
     def close(self) -> None:
         if self.bar is not None:
