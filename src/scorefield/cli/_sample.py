@@ -71,7 +71,56 @@ def _check_out(path: str, flag: str) -> Path:
         raise InputError(f"{flag} {path} must be a .npy file name")
     if not out.parent.resolve().is_dir():
         raise InputError(f"{flag} {path}: the directory {out.parent} does not exist")
+    if out.is_dir():
+        raise InputError(f"{flag} {path} is a directory; give a .npy file name")
+    import os
+
+    if not os.access(out.parent.resolve(), os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError(f"{flag} {path} cannot be written (permission denied or a read-only file system); "
+                         "give a writable path")
     return out
+
+
+def _check_room(paths_bytes: list[tuple[Path, int]]) -> None:
+    """ScorefieldError (exit 1) before sampling when the outputs' file systems have less free
+    space than the outputs need (N * D * 4 bytes, times the frames for a trajectory)."""
+    import shutil
+
+    from .._errors import ScorefieldError
+
+    for path, need in paths_bytes:
+        try:
+            free = shutil.disk_usage(path.parent.resolve()).free
+        except OSError:
+            continue
+        if free < need:
+            raise ScorefieldError(f"{path} needs about {need / 2**20:.1f} MiB but its file system has "
+                                  f"{free / 2**20:.1f} MiB free; free disk space, lower --n or choose another path")
+
+
+def _remove_stale_temporaries(path: Path, older_than_s: float = 60.0) -> None:
+    """Temporaries of an earlier write of `path` killed mid-way (``.NAME.XXXX.tmp``), not
+    touched for `older_than_s` seconds (so a concurrent writer's live one is kept)."""
+    import time
+
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - p.stat().st_mtime > older_than_s:
+                p.unlink()
+        except OSError:
+            pass
+
+
+def _save(path: Path, array) -> None:
+    """save_npy_atomic; an OSError (disk full, read-only, ...) is one line, exit 1."""
+    from .._errors import ScorefieldError
+    from .._fs import save_npy_atomic
+
+    try:
+        save_npy_atomic(path, array)
+    except OSError as e:
+        raise ScorefieldError(f"could not write {path} ({e.strerror or type(e).__name__}); "
+                              "free disk space or choose another path") from None
 
 
 def _context_flag(args, name: str):
@@ -88,6 +137,9 @@ def _context_flag(args, name: str):
 def run(args) -> int:
     out = _check_out(args.out, "--out")
     traj_out = _check_out(args.trajectory, "--trajectory") if args.trajectory else None
+    if traj_out is not None and traj_out.resolve() == out.resolve():
+        raise InputError(f"--trajectory {args.trajectory} is the same file as --out {args.out}; "
+                         "give two different file names")
     SAMPLERS = _registry()
     name = args.sampler
     try:
@@ -163,6 +215,10 @@ def run(args) -> int:
         else:
             log_prob = context.log_density(sampler.level_sigma(0))
 
+    for p in (out, traj_out):
+        if p is not None:
+            _remove_stale_temporaries(p)
+    _check_room([(out, args.n * context.dim * 4 + 4096)])
     result = S.sample(
         sampler,
         score_fn,
@@ -175,9 +231,9 @@ def run(args) -> int:
         trajectory_every=args.trajectory_every if traj_out else None,
         progress=not args.quiet and sys.stderr.isatty(),
     )
-    save_npy_atomic(out, np.ascontiguousarray(result.samples, np.float32))
+    _save(out, np.ascontiguousarray(result.samples, np.float32))
     if traj_out:
-        save_npy_atomic(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
+        _save(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
     print(f"wrote {args.n} samples (D={context.dim}) from {source} with {sampler.name} to {out}: "
           f"{summary(result, sampler)}", file=sys.stdout)
     return 0
