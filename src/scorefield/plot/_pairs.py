@@ -36,7 +36,7 @@ def principal_axes(data: Float[ArrayLike, "M D"], k: int) -> tuple[np.ndarray, n
 
 def pair_plot(
     data: Float[ArrayLike, "M D"],
-    samples: Float[ArrayLike, "N D"],
+    samples: ArrayLike,  # validated: (N, D), the same D as data
     *,
     max_dims: int = 4,
     principal: bool | None = None,

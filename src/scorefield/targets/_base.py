@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 
 import equinox as eqx
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
 
@@ -38,11 +38,11 @@ class Target(eqx.Module):
         """The dimension D of one example."""
 
     @abc.abstractmethod
-    def log_prob(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+    def log_prob(self, x: Float[ArrayLike, " d"]) -> Float[Array, ""]:
         """Log-density at one point `x` of shape `(D,)` (normalised)."""
 
     @abc.abstractmethod
-    def score(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+    def score(self, x: Float[ArrayLike, " d"]) -> Float[Array, " d"]:
         """`grad_x log p(x)` at one point `x` of shape `(D,)`."""
 
     @abc.abstractmethod
@@ -50,16 +50,16 @@ class Target(eqx.Module):
         """`n` exact iid samples, float32 of shape `(n, D)`; jit-safe for static `n`."""
 
     @abc.abstractmethod
-    def smoothed_log_prob(self, x: Float[Array, " d"], sigma: Float[Array, ""] | float) -> Float[Array, ""]:
+    def smoothed_log_prob(self, x: Float[ArrayLike, " d"], sigma: Float[Array, ""] | float) -> Float[Array, ""]:
         """`log (p * N(0, sigma^2 I))(x)` for `sigma > 0`; raises `NoSmoothedScoreError`
         unless the target is a :class:`SmoothedTarget`."""
 
     @abc.abstractmethod
-    def smoothed_score(self, x: Float[Array, " d"], sigma: Float[Array, ""] | float) -> Float[Array, " d"]:
+    def smoothed_score(self, x: Float[ArrayLike, " d"], sigma: Float[Array, ""] | float) -> Float[Array, " d"]:
         """`grad_x log p_sigma(x)` at one point `x` of shape `(D,)`, `sigma > 0`; raises
         `NoSmoothedScoreError` unless the target is a :class:`SmoothedTarget`."""
 
-    def score_fn(self, x: Float[Array, " d"], sigma: Float[Array, ""] | float) -> Float[Array, " d"]:
+    def score_fn(self, x: Float[ArrayLike, " d"], sigma: Float[Array, ""] | float) -> Float[Array, " d"]:
         """The smoothed score with the library's `score_fn(x, sigma)` signature."""
         return self.smoothed_score(x, sigma)
 

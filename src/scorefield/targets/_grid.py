@@ -11,7 +11,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._base import NoDensityError, SmoothedTarget
 from ._special import log_normal_mass, log_normal_pdf
@@ -57,7 +57,7 @@ class GridDensity(SmoothedTarget):
         # Zero cells get -inf exactly; logsumexp gives them weight 0 and no NaN gradient.
         return jnp.where(self.probs > 0, jnp.log(jnp.where(self.probs > 0, self.probs, 1.0)), -jnp.inf)
 
-    def smoothed_log_prob(self, x: Float[Array, " 2"], sigma) -> Float[Array, ""]:
+    def smoothed_log_prob(self, x: Float[ArrayLike, " 2"], sigma) -> Float[Array, ""]:
         """Exact `log (p * N(0, sigma^2 I))(x)` at one point `x = (x, y)`, `sigma > 0`.
 
         Cells: sum_{r,c} P[r,c] gx_c(x) gy_r(y), gx_c(x) = (Phi((x-a_c)/sigma) -
@@ -79,7 +79,7 @@ class GridDensity(SmoothedTarget):
             ly = log_normal_mass(zy, w) - math.log(h)
         return jax.nn.logsumexp(self._log_probs() + ly[:, None] + lx[None, :])
 
-    def smoothed_score(self, x: Float[Array, " 2"], sigma) -> Float[Array, " 2"]:
+    def smoothed_score(self, x: Float[ArrayLike, " 2"], sigma) -> Float[Array, " 2"]:
         """`grad_x` of :meth:`smoothed_log_prob`, by autodiff."""
         return jax.grad(self.smoothed_log_prob)(x, sigma)
 
@@ -91,7 +91,7 @@ class GridDensity(SmoothedTarget):
         inside = (c >= 0) & (c < self.width) & (r >= 0) & (r < self.height)
         return r, c, inside
 
-    def log_prob(self, x: Float[Array, " 2"]) -> Float[Array, ""]:
+    def log_prob(self, x: Float[ArrayLike, " 2"]) -> Float[Array, ""]:
         """log of the piecewise-constant density: log(P[r, c] / h^2) inside cell (r, c),
         -inf outside the grid. Point masses (`centres=True`) have no density and raise
         `NoDensityError`; use `smoothed_log_prob`."""
@@ -104,7 +104,7 @@ class GridDensity(SmoothedTarget):
         p = self.probs[jnp.clip(r, 0, self.height - 1), jnp.clip(c, 0, self.width - 1)]
         return jnp.where(inside & (p > 0), jnp.log(jnp.where(p > 0, p, 1.0)) - 2.0 * math.log(self.cell), -jnp.inf)
 
-    def score(self, x: Float[Array, " 2"]) -> Float[Array, " 2"]:
+    def score(self, x: Float[ArrayLike, " 2"]) -> Float[Array, " 2"]:
         """Zero: the density is constant inside each cell (undefined on cell edges and
         outside the support, where zero is returned too). Raises for `centres=True`."""
         self.log_prob(x)  # raises for point masses

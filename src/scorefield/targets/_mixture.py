@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
 from ._base import SmoothedTarget
@@ -112,21 +112,21 @@ class GaussianMixture(SmoothedTarget):
         logc = self.log_weights - 0.5 * (maha + log_det + d * math.log(2.0 * math.pi))
         return logc, comp_score
 
-    def smoothed_log_prob(self, x: Float[Array, " d"], sigma) -> Float[Array, ""]:
+    def smoothed_log_prob(self, x: Float[ArrayLike, " d"], sigma) -> Float[Array, ""]:
         """`log sum_k w_k N(x; mu_k, Sigma_k + sigma^2 I)`; `sigma >= 0`."""
         logc, _ = self._component_terms(x, sigma)
         return jax.nn.logsumexp(logc)
 
-    def smoothed_score(self, x: Float[Array, " d"], sigma) -> Float[Array, " d"]:
+    def smoothed_score(self, x: Float[ArrayLike, " d"], sigma) -> Float[Array, " d"]:
         """Closed form: responsibilities times component scores, summed."""
         logc, comp_score = self._component_terms(x, sigma)
         resp = jax.nn.softmax(logc)
         return resp @ comp_score
 
-    def log_prob(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+    def log_prob(self, x: Float[ArrayLike, " d"]) -> Float[Array, ""]:
         return self.smoothed_log_prob(x, 0.0)
 
-    def score(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+    def score(self, x: Float[ArrayLike, " d"]) -> Float[Array, " d"]:
         return self.smoothed_score(x, 0.0)
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as nd
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
 from ._base import Target, no_smoothed_score
@@ -46,16 +46,16 @@ class NumpyroTarget(Target):
     def dim(self) -> int:
         return 1 if self._scalar else self.dist.event_shape[0]
 
-    def log_prob(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+    def log_prob(self, x: Float[ArrayLike, " d"]) -> Float[Array, ""]:
         return self.dist.log_prob(x[0] if self._scalar else x)
 
-    def score(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+    def score(self, x: Float[ArrayLike, " d"]) -> Float[Array, " d"]:
         return jax.grad(self.log_prob)(x)
 
-    def smoothed_log_prob(self, x: Float[Array, " d"], sigma) -> Float[Array, ""]:
+    def smoothed_log_prob(self, x: Float[ArrayLike, " d"], sigma) -> Float[Array, ""]:
         raise no_smoothed_score(self)
 
-    def smoothed_score(self, x: Float[Array, " d"], sigma) -> Float[Array, " d"]:
+    def smoothed_score(self, x: Float[ArrayLike, " d"], sigma) -> Float[Array, " d"]:
         raise no_smoothed_score(self)
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
