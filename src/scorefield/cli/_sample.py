@@ -154,7 +154,6 @@ def run(args) -> int:
     import numpy as np
 
     from .. import samplers as S
-    from .._fs import save_npy_atomic
 
     context_flags = ("sigma_max", "sigma_min")
     if args.run:
