@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
@@ -51,7 +52,7 @@ def evaluate(
     max_points: int = 2000,
     n_projections: int = 64,
     score_fn: ScoreFn | None = None,
-    sigmas: Float[ArrayLike, " l"] | None = None,
+    sigmas: Float[ArrayLike, " l"] | Sequence[float] | None = None,
     n_fisher: int = 1024,
 ) -> dict[str, Any]:
     """Every metric that applies to `dataset`, each with its finite-sample floor.
