@@ -78,3 +78,14 @@ def test_late_write_error_is_one_line_and_a_stale_temporary_is_cleaned(tmp_path,
     assert list(tmp_path.iterdir()) == []  # the stale one removed, the failed one cleaned up
     monkeypatch.setattr(np, "save", real)
     assert _run(capsys, "--out", str(out))[0] == 0 and np.load(out).shape == (8, 2)
+
+
+@pytest.mark.parametrize("init", ["gaussian:1,nan", "gaussian:inf", "uniform:-inf,1", "uniform:0,nan"])
+def test_non_finite_init_is_bad_input_not_divergence(tmp_path, capsys, monkeypatch, init):
+    """Issue 14, item 17: a NaN or inf in --init is exit 2 naming --init, before sampling
+    (it used to diverge and suggest a lower step size)."""
+    _no_sampling(monkeypatch)
+    code, err = _run(capsys, "--out", str(tmp_path / "x.npy"), "--init", init)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "--init" in lines[0] and "not finite" in lines[0], err
+    assert "step size" not in err and list(tmp_path.iterdir()) == []

@@ -44,3 +44,24 @@ def test_missing_pointer_with_only_damaged_array_files_is_refused(tmp_path, caps
     assert "none of its array files verifies" in line, line
     assert (run / "metrics.jsonl").read_text() == log  # nothing restarted, nothing rewritten
     shutil.rmtree(run)
+
+
+def test_nan_weights_in_a_checkpoint_are_reported_as_damage_not_divergence(tmp_path, capsys):
+    """Issue 14, item 17: a checkpoint whose weights hold NaN (with checksums that match, so
+    written by something other than training) is a damaged checkpoint (exit 2), not a
+    divergence with "lower the step size"."""
+    from scorefield.train import _checkpoint
+
+    run = tmp_path / "run"
+    assert main([*_train_argv(tmp_path, run), "--steps", "10"]) == 0
+    meta, arrays = _checkpoint.load(run)
+    name = next(k for k, v in arrays.items() if v.dtype.kind == "f" and v.size > 1)
+    arrays[name] = arrays[name].copy()
+    arrays[name].flat[0] = np.nan
+    _checkpoint.save(run, 10, arrays, {k: v for k, v in meta.items() if k in ("wall", "loss_window")})
+    capsys.readouterr()
+    for argv in (["train", "--out", str(run), "--resume", "--steps", "20", "--quiet"],
+                 ["sample", "--run", str(run), "--n", "4", "--out", str(tmp_path / "s.npy"), "--quiet"]):
+        assert main(argv) == 2
+        line = _one_line(capsys)
+        assert "NaN or inf" in line and "damaged" in line and "step size" not in line, line

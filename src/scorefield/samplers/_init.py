@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import abc
 
 import equinox as eqx
@@ -66,6 +68,9 @@ def parse_init(text: str) -> AbstractInit:
         values = [float(v) for v in rest.split(",")] if rest else []
     except ValueError:
         raise InputError(f"--init {text!r} has a value that is not a number; valid forms are {forms}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"--init {text!r} has a value that is not finite (nan or inf); give finite numbers, "
+                         f"valid forms are {forms}")
     if kind == "uniform" and len(values) == 2:
         return UniformInit(values[0], values[1])
     if kind == "gaussian" and len(values) in (1, 2):

@@ -100,6 +100,9 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 a = z[k]
                 if list(a.shape) != info["shape"] or str(a.dtype) != info["dtype"] or _sha256(a) != info["sha256"]:
                     raise CheckpointError(f"{path}: array {k} does not match its checksum, shape or dtype: the file is corrupted")
+                if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):  # training never stores one
+                    raise CheckpointError(f"{path}: array {k} holds NaN or inf, which training never writes: "
+                                          "the checkpoint is damaged; resume from an intact copy or train again")
                 arrays[k] = a
     except CheckpointError:
         raise
