@@ -79,12 +79,26 @@ def _from_json(run_dir):
         n_params = sum(math.prod(a["shape"]) for k, a in arrays.items() if k.startswith("model/"))
         if not (isinstance(c, dict) and all(k in c for k in _FIELDS) and isinstance(step, int) and n_params > 0):
             return None
+        if not _plausible(c):  # the library's validation names what is wrong
+            return None
         if not (d / ckpt["file"]).is_file():
             return None
         last = _last_loss(d / "metrics.jsonl")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return _summary(d, c, n_params, step, last, ckpt, "energy" if c["net"] == "energy" else "score")
+
+
+def _plausible(c: dict) -> bool:
+    """The few values every reader of a run relies on, checked without importing the
+    library: a config.json edited by hand is then refused by the library with its reason."""
+    import math
+
+    def num(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    return (num(c["sigma_min"]) and num(c["sigma_max"]) and 0 < c["sigma_min"] < c["sigma_max"]
+            and isinstance(c["dim"], int) and c["dim"] >= 1 and isinstance(c["steps"], int) and c["steps"] >= 1)
 
 
 def _last_loss(path):
