@@ -81,12 +81,34 @@ def _from_json(run_dir):
             return None
         if not _plausible(c):  # the library's validation names what is wrong
             return None
-        if not (d / ckpt["file"]).is_file():
+        if not (d / ckpt["file"]).is_file() or not _arrays_match(d / ckpt["file"], arrays):
             return None
         last = _last_loss(d / "metrics.jsonl")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return _summary(d, c, n_params, step, last, ckpt, "energy" if c["net"] == "energy" else "score")
+
+
+def _arrays_match(path, expected: dict) -> bool:
+    """Whether the array file holds exactly the numeric arrays checkpoint.json lists, with
+    their checksums (numpy only, never unpickling): anything else goes to the library's
+    loader, which says what is wrong with the file."""
+    import hashlib
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if sorted(z.files) != sorted(expected):
+                return False
+            for k, info in expected.items():
+                a = z[k]
+                if hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() != info["sha256"]:
+                    return False
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+        return False
+    return True
 
 
 def _plausible(c: dict) -> bool:
