@@ -129,8 +129,8 @@ def test_two_processes_train_like_two_devices_of_one(runs):
 
 def test_only_process_0_writes_and_reports(runs):
     tmp, first, resumed = runs
-    assert sorted(p.name for p in (tmp / "host0").iterdir()) == [
-        "checkpoint-000000030.npz", "checkpoint-000000040.npz", "checkpoint.json", "config.json", "metrics.jsonl"]
+    assert sorted(p.name for p in (tmp / "host0").iterdir()) == [  # .lock: the run-directory lock
+        ".lock", "checkpoint-000000030.npz", "checkpoint-000000040.npz", "checkpoint.json", "config.json", "metrics.jsonl"]
     assert not (tmp / "host1").exists()  # process 1 never touched its --out
     for (_, out0, _), (_, out1, _) in (first, resumed):
         assert out0.startswith("trained ") and out1 == ""
