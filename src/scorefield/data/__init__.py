@@ -4,7 +4,7 @@ images, the bundled MNIST subset, IDX files, toy sets and point files.
 See docs/DATA.md for the spec table, the image conventions and the MNIST provenance.
 """
 
-from ._dataset import Dataset, EmpiricalSampler, from_image_array, from_points, load
+from ._dataset import Dataset, EmpiricalSampler, LabelledSampler, from_image_array, from_points, load
 from ._files import check_regular_file, read_npy, sniff
 from ._fingerprint import CHANGED_DATA_FLAG, absolute_spec, check_data_unchanged, data_fingerprint
 from ._images import idx_image, mnist_bundle, mnist_image, read_idx, read_image
@@ -30,6 +30,7 @@ __all__ = [
     "toy_target",
     "ToySampler",
     "EmpiricalSampler",
+    "LabelledSampler",
     "absolute_spec",
     "data_fingerprint",
     "check_data_unchanged",

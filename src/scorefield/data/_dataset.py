@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._errors import DataSpecError
 from ..targets import ImageDensity, SmoothedTarget, Target
@@ -46,6 +46,20 @@ class EmpiricalSampler(eqx.Module):
         return self.points[idx]
 
 
+class LabelledSampler(eqx.Module):
+    """Uniform draws, with replacement, from labelled rows: points (N, D), labels (N,)."""
+
+    points: Float[Array, "n d"]
+    labels: Int[Array, " n"]
+
+    def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
+        return self.sample_labelled(key, n)[0]
+
+    def sample_labelled(self, key: PRNGKeyArray, n: int) -> tuple[Float[Array, "n d"], Int[Array, " n"]]:
+        idx = jax.random.randint(key, (n,), 0, self.points.shape[0])
+        return self.points[idx], self.labels[idx]
+
+
 class Dataset(eqx.Module):
     """Training data: a pure, jit-safe sampler plus, where it exists, the exact density.
 
@@ -56,6 +70,10 @@ class Dataset(eqx.Module):
             Checkerboard for some toy sets), or None (point files, other toy sets).
         sampler: any module with `sample(key, n) -> (n, D)`; the target itself when exact.
         description: one human-readable line (static), see `describe()`.
+        image_shape: (C, H, W) for image data in pixel space, where each point is one image
+            flattened row-major, intensities in [0, 1] (0 = black); None otherwise (static).
+        n_classes: the number of labels a model can be conditioned on (10 for MNIST with
+            labels), 0 for data without labels or with one label only (static).
     """
 
     spec: str = eqx.field(static=True)
@@ -63,6 +81,25 @@ class Dataset(eqx.Module):
     target: Target | None
     sampler: eqx.Module
     description: str = eqx.field(static=True)
+    image_shape: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    n_classes: int = eqx.field(static=True, default=0)
+
+    def sample_labelled(self, key: PRNGKeyArray, n: int) -> tuple[Float[Array, "n d"], Int[Array, " n"]]:
+        """`n` iid draws with their labels (int32 (n,)); for labelled data only."""
+        x, y = self.sampler.sample_labelled(key, n)
+        return x.astype(jnp.float32), y.astype(jnp.int32)
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """The labels of every point (int32 (N,)) for labelled data, else None."""
+        lab = getattr(self.sampler, "labels", None)
+        return None if lab is None else np.asarray(lab, np.int32)
+
+    @property
+    def points(self) -> np.ndarray | None:
+        """Every point (N, D) of an empirical dataset (point files, pixel images), else None."""
+        pts = getattr(self.sampler, "points", None)
+        return None if pts is None else np.asarray(pts, np.float32)
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
         """`n` iid draws (float32, shape `(n, D)`); pure, jit-safe for static `n`. Exact
@@ -110,6 +147,28 @@ def from_points(points) -> Dataset:
     return Dataset(f"array:{n}x{d}", d, None, EmpiricalSampler(jnp.asarray(a, jnp.float32)), desc)
 
 
+def _pixel_dataset(ds: DataSpec) -> Dataset:
+    from ._pixels import MNIST_CLASSES, folder_images, idx_digits, mnist_digits
+
+    canon = str(ds)
+    if ds.kind == "mnist-digits":
+        x, shape, labels = mnist_digits(ds.label, ds.size or 28)
+        what = "the 5,000 bundled MNIST digits" if ds.label is None else f"the 500 bundled MNIST digits of label {ds.label}"
+    elif ds.kind == "mnist-digits-idx":
+        x, shape, labels = idx_digits(ds.path, ds.labels_path, ds.size)
+        what = f"IDX images '{ds.path}'" + (f" with labels '{ds.labels_path}'" if ds.labels_path else "")
+    else:
+        x, shape, labels = folder_images(ds.path)
+        what = f"image folder '{ds.path}'"
+    n_classes = MNIST_CLASSES if labels is not None and np.unique(labels).size > 1 else 0
+    c, h, w = shape
+    desc = (f"{what}: {x.shape[0]} images of {c}x{h}x{w} as points in R^{x.shape[1]} (pixel space, intensities "
+            f"in [0, 1])" + (f", {n_classes} labels" if n_classes else "") + ", empirical distribution")
+    pts = jnp.asarray(x, jnp.float32)
+    sampler = LabelledSampler(pts, jnp.asarray(labels, jnp.int32)) if labels is not None else EmpiricalSampler(pts)
+    return Dataset(canon, int(x.shape[1]), None, sampler, desc, tuple(int(s) for s in shape), n_classes)
+
+
 def load(spec: str | DataSpec) -> Dataset:
     """Load the data named by a data spec (grammar: `scorefield.data.parse_spec`).
 
@@ -141,6 +200,8 @@ def load(spec: str | DataSpec) -> Dataset:
         n, d = pts.shape
         desc = f"points '{ds.path}': {n} points in {d}-D, empirical distribution (no closed-form density)"
         return Dataset(canon, d, None, EmpiricalSampler(jnp.asarray(pts)), desc)
+    if ds.pixels:
+        return _pixel_dataset(ds)
     if ds.kind == "toy":
         target = toy_target(ds.name)
         sampler = target if target is not None else ToySampler(ds.name)

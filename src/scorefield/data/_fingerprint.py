@@ -18,6 +18,8 @@ def absolute_spec(spec: str | DataSpec) -> str:
     """The canonical spec with a relative file path made absolute (against the current
     directory); specs without a file are returned canonical and unchanged."""
     ds = parse_spec(spec)
+    if ds.labels_path is not None and not os.path.isabs(ds.labels_path):
+        ds = dataclasses.replace(ds, labels_path=os.path.abspath(ds.labels_path))
     if ds.path is None or os.path.isabs(ds.path):
         return str(ds)
     return str(dataclasses.replace(ds, path=os.path.abspath(ds.path)))
@@ -29,6 +31,20 @@ def data_fingerprint(spec: str | DataSpec) -> dict | None:
     ds = parse_spec(spec)
     if ds.path is None:
         return None
+    if ds.kind == "image-folder":
+        from ._pixels import folder_digest
+
+        if not os.path.isdir(ds.path):
+            raise DataSpecError(f"image folder '{ds.path}' is not a directory; give a folder of .png files of one size")
+        return {"path": os.path.abspath(ds.path), **folder_digest(ds.path)}
+    if ds.labels_path is not None:
+        import hashlib
+
+        check_regular_file(ds.path, f"{ds.kind} file", DataSpecError)
+        check_regular_file(ds.labels_path, "IDX labels file", DataSpecError)
+        a, b = file_digest(ds.path), file_digest(ds.labels_path)
+        both = hashlib.sha256((a["sha256"] + b["sha256"]).encode()).hexdigest()
+        return {"path": os.path.abspath(ds.path), "sha256": both, "bytes": a["bytes"] + b["bytes"]}
     check_regular_file(ds.path, f"{ds.kind} file", DataSpecError)
     return {"path": os.path.abspath(ds.path), **file_digest(ds.path)}
 

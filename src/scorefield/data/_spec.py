@@ -8,6 +8,13 @@
     image:PATH[,invert][,centres]
     toy:NAME
     points:PATH                  .npy or .csv, N x D
+    mnist-digits[:label=L][,size=S]
+                                 the 5,000 bundled digits as points in R^(S*S) (pixel space),
+                                 with their labels; label=L keeps one digit; size=S in
+                                 4, 7, 14, 28 averages them down to S x S (default 28)
+    mnist-digits-idx:IMAGES[,labels=LABELS][,size=S]
+                                 every image of an IDX image file, with its IDX labels file
+    image-folder:DIR             every .png in DIR (one size) as a point in R^(C*H*W)
 
 PATH is everything after the first ':' up to the first unescaped ','; it may contain ':'.
 Inside PATH write a literal ',' as '\\,' and a literal backslash as '\\\\' (a backslash
@@ -51,8 +58,10 @@ TOY_ALIASES = {
 
 FORMS = (
     "mnist, mnist:label=L,index=K, mnist-idx:PATH[,index=K], "
-    "image:PATH[,invert][,centres], toy:NAME, points:PATH"
+    "image:PATH[,invert][,centres], toy:NAME, points:PATH, mnist-digits[:label=L][,size=S], "
+    "mnist-digits-idx:IMAGES[,labels=LABELS][,size=S], image-folder:DIR"
 )
+PIXEL_KINDS = ("mnist-digits", "mnist-digits-idx", "image-folder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +76,27 @@ class DataSpec:
     index: int | None = None
     invert: bool = False
     centres: bool = False
+    labels_path: str | None = None
+    size: int | None = None
+
+    @property
+    def pixels(self) -> bool:
+        """Whether each image is one point in R^(C*H*W) (pixel space)."""
+        return self.kind in PIXEL_KINDS
 
     def __str__(self) -> str:
+        if self.kind in PIXEL_KINDS:
+            opts = []
+            if self.label is not None:
+                opts.append(f"label={self.label}")
+            if self.labels_path is not None:
+                opts.append(f"labels={escape_path(self.labels_path)}")
+            if self.size is not None:
+                opts.append(f"size={self.size}")
+            head = self.kind if self.path is None else f"{self.kind}:{escape_path(self.path)}"
+            if self.path is None:
+                return head + (":" + ",".join(opts) if opts else "")
+            return ",".join([head, *opts])
         if self.kind == "mnist":
             if self.label is None:
                 return "mnist"
@@ -157,6 +185,43 @@ def _parse_mnist(spec: str, rest: str | None) -> DataSpec:
     return DataSpec("mnist", label=label, index=index)
 
 
+def _parse_pixels(spec: str, kind: str, rest: str | None) -> DataSpec:
+    from ._pixels import MNIST_SIZES
+
+    if kind == "mnist-digits":
+        opts = [o for o in rest.split(",")] if rest is not None else []
+        path = None
+    else:
+        parts = _split(rest) if rest is not None else [""]
+        path, opts = parts[0], parts[1:]
+        if not path:
+            what = "a folder" if kind == "image-folder" else "an IDX image file"
+            raise DataSpecError(f"data spec {_q(spec)}: {kind} needs {what}, as in {kind}:PATH")
+    allowed = {"mnist-digits": ("label", "size"), "mnist-digits-idx": ("labels", "size"), "image-folder": ()}[kind]
+    out: dict[str, str] = {}
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        key = key.strip()
+        if not eq or key not in allowed:
+            valid = ", ".join(f"{k}={'LABELS' if k == 'labels' else k[0].upper()}" for k in allowed) or "none"
+            raise DataSpecError(f"data spec {_q(spec)}: unknown option {opt!r}; valid options here: {valid}")
+        if key in out:
+            raise DataSpecError(f"data spec {_q(spec)}: option {key} is given twice")
+        out[key] = value
+    label = _int(spec, "label", out["label"], 0, 9) if "label" in out else None
+    size = None
+    if "size" in out:
+        size = _int(spec, "size", out["size"], 1, None)
+        if kind == "mnist-digits" and size not in MNIST_SIZES:
+            raise DataSpecError(f"data spec {_q(spec)}: size={size} is not one of {', '.join(map(str, MNIST_SIZES))} "
+                                "(the bundled 28 x 28 digits are averaged down in square blocks)")
+        size = None if kind == "mnist-digits" and size == 28 else size
+    labels_path = out.get("labels")
+    if labels_path is not None and not labels_path:
+        raise DataSpecError(f"data spec {_q(spec)}: labels= needs the path of an IDX labels file")
+    return DataSpec(kind, path=path, label=label, labels_path=labels_path, size=size)
+
+
 def parse_spec(spec: str | DataSpec) -> DataSpec:
     """Parse a data spec string (grammar in the module docstring).
 
@@ -181,6 +246,8 @@ def parse_spec(spec: str | DataSpec) -> DataSpec:
                 + ", ".join(f"toy:{n}" for n in TOY_NAMES)
             )
         return DataSpec("toy", name=name)
+    if kind in PIXEL_KINDS:
+        return _parse_pixels(spec, kind, rest if colon else None)
     if kind in ("image", "points", "mnist-idx"):
         parts = _split(rest) if colon else [""]
         path, opts = parts[0], parts[1:]
