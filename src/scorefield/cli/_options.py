@@ -4,7 +4,8 @@
 component in the registry `load()` returns (`step_size` -> `--step-size`; a bool option
 `denoise` -> `--denoise/--no-denoise`), all defaulting to None (= not given). The registry
 is imported only when this parser parses (the component modules import JAX, and
-`scorefield --help` must stay fast). `given(args, registry, name)` collects the values
+`scorefield --help` must stay fast); `sample` offers the samplers' options, `train` the
+networks' and the objectives'. `given(args, registry, name)` collects the values
 given for component `name`; `flag_error` turns a library OptionError into the flag's wording.
 """
 
@@ -19,8 +20,10 @@ _METAVAR = {int: "N", float: "X", str: "S"}
 
 
 def lazy_options(parser: argparse.ArgumentParser, load: Callable[[], Any], title: str, *,
-                 skip: tuple[str, ...] = (), choices: str | None = None) -> None:
+                 skip: tuple[str, ...] = (), choices: str | None = None, also_valid: tuple[str, ...] = ()) -> None:
     """Add the flags of every option of the registry `load()` to `parser` when it first parses.
+    May be called for several registries of one parser (train: networks and objectives); an
+    option name that an earlier registry or the parser itself already offers is not added again.
 
     Arguments:
         parser: the command's parser.
@@ -28,29 +31,37 @@ def lazy_options(parser: argparse.ArgumentParser, load: Callable[[], Any], title
         title: the help section of the flags.
         skip: option names not to offer.
         choices: a flag of `parser` (e.g. "--sampler") whose valid values are the registry's names.
+        also_valid: values of the `choices` flag valid besides the names (e.g. "auto").
     """
-    base = type(parser)
+    pending = parser.__dict__.setdefault("_lazy_registries", [])
+    pending.append((load, title, skip, choices, also_valid))
+    if isinstance(parser, _Lazy):
+        return
+    parser.__class__ = type("_Lazy" + type(parser).__name__, (_Lazy, type(parser)), {})
 
-    class _Lazy(base):  # type: ignore[misc, valid-type]
-        _loaded = False
 
-        def parse_known_args(self, args=None, namespace=None):
-            if not self._loaded:
-                self._loaded = True
-                registry = load()
-                _add(self, registry, title, skip)
-                if choices is not None:
-                    self._option_string_actions[choices].choices = registry.names()
-            return super().parse_known_args(args, namespace)
+class _Lazy(argparse.ArgumentParser):
+    """Mixed into a parser by lazy_options: loads its registries' flags on the first parse."""
 
-    parser.__class__ = _Lazy
+    def parse_known_args(self, args=None, namespace=None):
+        pending = self.__dict__.get("_lazy_registries", [])
+        while pending:
+            load, title, skip, choices, also_valid = pending.pop(0)
+            registry = load()
+            _add(self, registry, title, skip)
+            if choices is not None:
+                self._option_string_actions[choices].choices = tuple(also_valid) + registry.names()
+        return super().parse_known_args(args, namespace)
 
 
 def _add(parser, registry, title: str, skip) -> None:
     group = parser.add_argument_group(title)
+    taken = {a.dest for a in parser._actions}
+    offered = set(parser.get_default("_offered") or ())  # option flags added by every registry so far
     for name, (opt, users) in registry.all_options().items():
-        if name in skip:
-            continue
+        if name in skip or name in taken or opt.flag in parser._option_string_actions:
+            continue  # offered already (by the command itself or another registry of it)
+        offered.add(name)
         users_txt = "/".join(users)
         text = f"{users_txt}: {opt.help}".replace("%", "%%")
         if opt.default is not None and not isinstance(opt.default, bool):
@@ -58,8 +69,9 @@ def _add(parser, registry, title: str, skip) -> None:
         if opt.type is bool:
             group.add_argument(opt.flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            group.add_argument(opt.flag, dest=name, default=None, metavar=_METAVAR[opt.type], help=text,
+            group.add_argument(opt.flag, dest=name, default=None, metavar=_METAVAR.get(opt.type, "LIST"), help=text,
                                type=_checker(opt))
+    parser.set_defaults(_offered=tuple(sorted(offered)))
 
 
 def _checker(opt):
@@ -83,9 +95,10 @@ def given(args: argparse.Namespace, registry, name: str, *, also: tuple[str, ...
     InputError for a flag given that `name` does not take (options named in `also` are
     used elsewhere and not checked)."""
     own = {o.name for o in registry.options(name)}
+    offered = getattr(args, "_offered", None)  # the names that are option flags (not the command's own)
     out = {}
     for opt_name, (opt, users) in registry.all_options().items():
-        value = getattr(args, opt_name, None)
+        value = getattr(args, opt_name, None) if offered is None or opt_name in offered else None
         if value is None:
             continue
         if opt_name in own:

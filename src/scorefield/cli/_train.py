@@ -6,11 +6,13 @@ import argparse
 import sys
 
 from ._common import formatter, non_negative_int, positive_int, seed
+from ._options import flag_error, given, lazy_options
 
 EXAMPLES = """examples:
   scorefield train --data mnist --out runs/five
   scorefield train --data mnist --out runs/seed --preset seed --steps 5000
   scorefield train --data toy:two-moons --out runs/moons --config my.toml --quiet
+  scorefield train --data toy:two-moons --out runs/moons --net grid --grid-features 8 --levels random
   scorefield train --out runs/five --resume --steps 6000   # continue, or extend, a run
   scorefield train --data mnist --out runs/five --resume   # the run's own command, resumed
 
@@ -45,6 +47,15 @@ def register(sub) -> None:
                    help="continue the run in --out from its last checkpoint: alone (with --steps to extend it), or "
                    "added to the run's own command (every option must be the run's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--net", metavar="NAME", help="a registered score network, or auto (grid for D <= 2, sigma above); "
+                   "default: the preset's (or --config's)")
+    p.add_argument("--objective", metavar="NAME", help="a registered objective; default: the preset's (or --config's)")
+    # one flag per option of every registered network and objective, added when this command
+    # parses; each is the config key of the same name (top level, or [net_options] / [objective_options])
+    lazy_options(p, _nets, "network options (each says which networks take it; the config key of the same name)",
+                 choices="--net", also_valid=("auto",))
+    lazy_options(p, _objectives, "objective options (each says which objectives take it; the config key of the same name)",
+                 choices="--objective")
     g = p.add_argument_group("multi-host", "one run over several processes through jax.distributed "
                              "(each flag defaults to its environment variable)")
     g.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0, where the coordinator listens ($JAX_COORDINATOR_ADDRESS)")
@@ -53,6 +64,69 @@ def register(sub) -> None:
     g.add_argument("--distributed", action="store_true",
                    help="join a multi-process run; what is not given is detected by JAX (Slurm, Open MPI)")
     p.set_defaults(func=run)
+
+
+def _nets():
+    from ..nets import NETS
+
+    return NETS
+
+
+def _objectives():
+    from ..losses import OBJECTIVES
+
+    return OBJECTIVES
+
+
+_TABLES = {"net": "net_options", "objective": "objective_options"}
+
+
+def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None = None) -> dict:
+    """The network and objective option flags given, checked against the chosen components
+    (`values["net"]`, `values["objective"]`, else the config's defaults) and put where the
+    config keeps them: a top-level key (width, levels, ...) or the [net_options] /
+    [objective_options] table. Returns the new config values (`values` is not changed).
+    A network "auto" is checked once the data decide it: call again with `net` the network
+    it becomes (only the check is made then).
+
+    Raises:
+        ConfigError naming the flag: one the chosen component does not take, or a value out of
+        its range.
+    """
+    import dataclasses
+
+    from .._registry import OptionError
+    from ..train import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    registries = {"net": _nets(), "objective": _objectives()}
+    out = dict(values)
+    for kind, registry in registries.items():
+        if net is not None and kind != "net":
+            continue
+        name = net or values.get(kind, getattr(TrainConfig, kind))
+        other = tuple(n for k, r in registries.items() if k != kind for n in r.all_options())
+        offered = set(getattr(args, "_offered", None) or ())
+        try:
+            if name == "auto":  # placed now, checked when the data decide the network
+                flags = {n: getattr(args, n) for n in registry.all_options()
+                         if n in offered and getattr(args, n, None) is not None}
+            else:
+                flags = given(args, registry, name, also=other)
+                registry.resolve(name, flags, fill=False)
+        except OptionError as e:
+            raise flag_error(e) from None
+        if net is not None:
+            continue
+        table = dict(out.get(_TABLES[kind]) or {})
+        for k, v in flags.items():
+            if k in fields:
+                out[k] = v
+            else:
+                table[k] = v
+        if table:
+            out[_TABLES[kind]] = table
+    return out
 
 
 # the Python API's argument wording -> the command line's flags
@@ -85,8 +159,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["seed"] = args.seed
     # --resume alone (with --steps at most) continues the run with its own config.json; the
     # run's own command with --resume added continues it too, if every option is the run's
+    component_flags = [n for n in (getattr(args, "_offered", None) or ()) if getattr(args, n, None) is not None]
     as_typed = not args.resume or bool(args.data or args.config or args.preset is not None
-                                        or args.batch_size is not None or args.seed is not None)
+                                        or args.batch_size is not None or args.seed is not None
+                                        or args.net or args.objective or component_flags)
     preset = args.preset or "default"
     config = None
     if as_typed:
@@ -99,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--data is required: give a data spec such as mnist, image:PATH or toy:two-moons"
                              + (" (the run's own, to --resume it with its options)" if args.resume else ""))
         values.update(overrides)
+        for kind in ("net", "objective"):
+            if getattr(args, kind):
+                values[kind] = getattr(args, kind)
+        values = _component_flags(args, values)
         config = TrainConfig.from_dict(values, source="--config" if args.config else "options")
         from ..data import absolute_spec, parse_spec
 
@@ -114,8 +194,11 @@ def run(args: argparse.Namespace) -> int:
     if config is not None and not args.resume:  # data that cannot be read, or do not fit the config, fail before the first line
         from ..data import load
         from ..train import resolve
+        from ..train._build import auto_net
 
         dataset = load(config.data)
+        if config.net == "auto":  # the flags given must be options of the network the data choose
+            _component_flags(args, {}, net=auto_net(dataset.dim))
         config = resolve(config, dataset)
     if lead and not args.quiet and not args.resume:
         print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)", file=sys.stderr)

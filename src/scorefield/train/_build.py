@@ -56,8 +56,14 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     if config.sigma_min == "auto":
         changes["sigma_min"] = 5e-3 * changes.get("sigma_max", config.sigma_max)
     if config.net == "auto":
-        changes["net"] = "grid" if dim <= 2 else "sigma"
+        changes["net"] = auto_net(dim)
     return config.replace(**changes)
+
+
+def auto_net(dim: int) -> str:
+    """The network `net = "auto"` stands for on data of dimension `dim`: feature grids for
+    D <= 2, random Fourier features above."""
+    return "grid" if dim <= 2 else "sigma"
 
 
 def sigmas(config: TrainConfig) -> Float[Array, " L"]:
