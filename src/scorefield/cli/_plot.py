@@ -178,25 +178,17 @@ def _image(target):
 
 
 def _view(dataset, *, seed: int = 0):
-    """Plot limits and a backdrop for a dataset: the image's extent and the image itself,
-    or a box around a data sample."""
-    import numpy as np
+    """Plot limits and a backdrop for a dataset (scorefield.plot.data_view, from `seed`'s draws)."""
+    from ..plot import data_view
 
-    img = _image(dataset.target)
-    if img is not None:
-        p, (x0, x1, y0, y1) = img
-        return ((x0, x1), (y0, y1)), p
-    return _box(np.asarray(dataset.sample(seed_key(seed, raw=True), 4000)))
+    return data_view(dataset, key=seed_key(seed, raw=True))
 
 
 def _box(pts):
-    """A square box around the 0.5-99.5 percentiles of 2-D points (no backdrop)."""
-    import numpy as np
+    """A square box around 2-D points (scorefield.plot.square_box), no backdrop."""
+    from ..plot import square_box
 
-    lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
-    centre, half = (lo + hi) / 2, 0.6 * float(np.max(hi - lo)) + 1e-6
-    # A square box keeps arrows and aspect honest.
-    return ((centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half)), None
+    return square_box(pts), None
 
 
 def _field(args, run_dir):

@@ -161,10 +161,7 @@ def run(args) -> int:
 
         run_ = load_run(args.run)
         score_fn = run_.score_fn(ema=True)
-        context = sampler_context(run_.config)
-        model = run_.ema_model
-        if hasattr(model, "log_prob"):  # an energy network has a log-density at every sigma
-            context = dataclasses.replace(context, log_density=lambda s: (lambda x: model.log_prob(x, s)))
+        context = sampler_context(run_.config, model=run_.ema_model)  # an energy network's log-density too
         context = dataclasses.replace(context, sigma_max=smax or context.sigma_max, sigma_min=smin or context.sigma_min)
         source = f"run {args.run}"
     else:
@@ -176,16 +173,8 @@ def run(args) -> int:
                 f"--exact {args.exact} has no closed-form smoothed score; use a closed-form spec "
                 "(toy:ncsn-mixture, toy:8gaussians, toy:checkerboard, mnist, image:PATH) or train a run and use --run"
             )
-        target = data.target
-        score_fn = target.smoothed_score
-
-        def log_density(sigma):
-            # sigma may be traced (an annealed sampler's level): only a Python 0 is unsmoothed
-            unsmoothed = isinstance(sigma, (int, float)) and sigma == 0
-            return target.log_prob if unsmoothed else (lambda x: target.smoothed_log_prob(x, sigma))
-
-        x = np.asarray(data.sample(seed_key(args.seed ^ 0x5EED), 4096), np.float64)
-        context = S.SamplerContext.from_points(x, log_density=log_density, sigma_max=smax, sigma_min=smin)
+        score_fn = data.target.smoothed_score
+        context = S.SamplerContext.from_dataset(data, key=seed_key(args.seed ^ 0x5EED), sigma_max=smax, sigma_min=smin)
         source = f"--exact {args.exact}"
     if not context.sigma_min < context.sigma_max:
         raise ConfigError(f"--sigma-min {context.sigma_min:g} must be smaller than --sigma-max {context.sigma_max:g}")
@@ -207,12 +196,7 @@ def run(args) -> int:
         raise flag_error(e) from None
     if args.init:
         init = S.parse_init(args.init)
-    log_prob = None
-    if isinstance(sampler, S.AbstractLogDensitySampler):
-        if sampler.smoothed:  # log p_sigma at every level
-            log_prob = lambda x, s: context.log_density(s)(x)  # noqa: E731
-        else:
-            log_prob = context.log_density(sampler.level_sigma(0))
+    log_prob = context.log_prob_for(sampler)
 
     for p in (out, traj_out):
         if p is not None:

@@ -20,10 +20,12 @@ from ._loss import loss_curve, read_metrics
 from ._pairs import pair_plot, principal_axes
 from ._paths import paths
 from ._render import figure_to_array, new_figure, save_figure
+from ._view import data_view, square_box
 
 __all__ = [
     "animate_particles",
     "annealing_strip",
+    "data_view",
     "data_vs_samples",
     "default_levels",
     "density_and_score",
@@ -40,6 +42,7 @@ __all__ = [
     "principal_axes",
     "read_metrics",
     "save_figure",
+    "square_box",
     "upright_histogram",
     "vector_field_grid",
 ]

@@ -119,6 +119,34 @@ class SamplerContext:
         return cls(dim=int(x.shape[1]), sigma_max=float(smax), sigma_min=smin, levels=int(levels),
                    centre=x.mean(0).astype(np.float32), log_density=log_density, exact=True)
 
+    @classmethod
+    def from_dataset(cls, dataset, *, key, n: int = 4096, sigma_max: float | None = None,
+                     sigma_min: float | None = None) -> "SamplerContext":
+        """The context of a dataset with a closed-form target (a `scorefield.data.Dataset`
+        whose `has_exact_score`): `from_points` of `n` draws `dataset.sample(key, n)`, and the
+        target's log-density, smoothed at sigma (a Python 0: the unsmoothed one)."""
+        target = dataset.target
+
+        def log_density(sigma):
+            # sigma may be traced (an annealed sampler's level): only a Python 0 is unsmoothed
+            unsmoothed = isinstance(sigma, (int, float)) and sigma == 0
+            return target.log_prob if unsmoothed else (lambda x: target.smoothed_log_prob(x, sigma))
+
+        x = np.asarray(dataset.sample(key, n), np.float64)
+        return cls.from_points(x, log_density=log_density, sigma_max=sigma_max, sigma_min=sigma_min)
+
+    def log_prob_for(self, sampler) -> Callable | None:
+        """What `sample(..., log_prob=)` takes for `sampler`: None for a score sampler; for an
+        `AbstractLogDensitySampler`, the log-density at its level (`fn(x)`), or at every
+        level (`fn(x, sigma)`) for one that is `smoothed`."""
+        if not isinstance(sampler, AbstractLogDensitySampler):
+            return None
+        if self.log_density is None:
+            raise ConfigError(f"sampler '{sampler.name}' needs a log-density, which this context does not have")
+        if sampler.smoothed:
+            return lambda x, s: self.log_density(s)(x)
+        return self.log_density(sampler.level_sigma(0))
+
     def prior(self, scale: float):
         """N(centre, scale^2 I) as a `GaussianInit`."""
         from ._init import GaussianInit

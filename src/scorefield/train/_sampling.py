@@ -11,9 +11,9 @@ import numpy as np
 from ._config import TrainConfig
 
 
-def sampler_context(config: TrainConfig, *, recipe: bool = False):
+def sampler_context(config: TrainConfig, *, recipe: bool = False, model=None):
     """The `SamplerContext` of a resolved config: its sigma_max, sigma_min, number of levels
-    and centre; no log-density (a score network gives a score only).
+    and centre; a log-density only where `model` has one.
 
     Arguments:
         config: a resolved TrainConfig (or a `Run`'s config).
@@ -21,14 +21,21 @@ def sampler_context(config: TrainConfig, *, recipe: bool = False):
             max(config sigma_min, 0.01 sigma_max): below ~1% of sigma_max a short run's
             score is unreliable and an image's grid is resolved anyway (BENCHMARKS.md,
             sampler sweep). Otherwise the run's training sigma_min.
+        model: the run's network (e.g. `Run.ema_model`); an energy network
+            (`scorefield.nets.EnergyNet`) gives the context its log-density at every sigma, so
+            that Metropolis samplers can use it. A score network gives a score only.
     """
+    from ..nets import EnergyNet
     from ..samplers import SamplerContext
 
     smax, smin = float(config.sigma_max), float(config.sigma_min)
     if recipe:
         smin = max(smin, 0.01 * smax)
+    log_density = None
+    if isinstance(model, EnergyNet):
+        log_density = lambda s: (lambda x: model.log_prob(x, s))  # noqa: E731
     return SamplerContext(dim=int(config.dim), sigma_max=smax, sigma_min=smin, levels=int(config.n_levels),
-                          centre=np.asarray(config.centre, np.float32), log_density=None, exact=False)
+                          centre=np.asarray(config.centre, np.float32), log_density=log_density, exact=False)
 
 
 def build_sampler(config: TrainConfig, **overrides: Any):
