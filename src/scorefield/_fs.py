@@ -15,7 +15,7 @@ from typing import IO, Any, Callable, Iterator
 from ._errors import InputError
 
 
-def ensure_writable_dir(path: str | Path, flag: str = "--out") -> Path:
+def ensure_writable_dir(path: str | Path, flag: str = "out=") -> Path:
     """Create `path` if needed and check, by writing a small file, that it is writable, so
     that a bad output directory fails before any work starts.
 

@@ -16,7 +16,7 @@ from ._limits import SEED_LIMIT
 SEED_RULE = "an integer in [0, 2^63)"
 
 
-def check_seed(value, what: str = "--seed", error: type[InputError] = InputError) -> int:
+def check_seed(value, what: str = "seed", error: type[InputError] = InputError) -> int:
     """`value` as a seed, or `error` (exit 2) naming `what` and the valid range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, float) and value.is_integer():
@@ -29,7 +29,7 @@ def check_seed(value, what: str = "--seed", error: type[InputError] = InputError
     return v
 
 
-def parse_seed(text: str, what: str = "--seed") -> int:
+def parse_seed(text: str, what: str = "seed") -> int:
     """A seed from command-line text (decimal), or InputError naming `what`."""
     t = text.strip()
     try:

@@ -52,5 +52,18 @@ def positive_float(text: str) -> float:
     return v
 
 
+def worded(e: Exception, wording) -> Exception:
+    """The library's error `e` with its message worded as this command's flags: each
+    (regular expression for a Python argument, flag text) of `wording` replaced, e.g.
+    "out=" by "--out ". Library errors name Python arguments; the CLI says the flag."""
+    import re
+
+    msg = str(e)
+    for py, flag in wording:
+        msg = re.sub(py, flag, msg)
+    e.args = (msg,)
+    return e
+
+
 def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)

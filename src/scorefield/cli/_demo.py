@@ -34,20 +34,32 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# the library's argument wording (demo.prepare_out, run_demo) -> this command's flags
+_FLAG_WORDING = ((r"(?<![\w.-])out=", "--out "), (r"\bout directory", "--out directory"))
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
+    from .._errors import ScorefieldError
     from ..demo import DemoSettings, prepare_out
+    from ._common import worded
 
     # Check DIR before JAX starts: a bad --out fails in a blink.
-    prepare_out(args.out)
+    try:
+        prepare_out(args.out)
+    except ScorefieldError as e:
+        raise worded(e, _FLAG_WORDING) from None
     from ..demo import run_demo
 
     t0 = time.perf_counter()
     log = None if args.quiet else (lambda line: print(f"scorefield demo: {line}", file=sys.stderr, flush=True))
     settings = DemoSettings.fast() if args.fast else DemoSettings.full()
-    result = run_demo(args.out, settings, seed=args.seed, progress=None if not args.quiet else False, log=log)
+    try:
+        result = run_demo(args.out, settings, seed=args.seed, progress=None if not args.quiet else False, log=log)
+    except ScorefieldError as e:
+        raise worded(e, _FLAG_WORDING) from None
     m = result.metrics
     floor = m["hist_tv_floor"]
     print(

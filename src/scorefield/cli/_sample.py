@@ -155,6 +155,8 @@ def run(args) -> int:
 
     from .. import samplers as S
 
+    given_init = S.parse_init(args.init, what="--init") if args.init else None  # before any work
+
     context_flags = ("sigma_max", "sigma_min")
     if args.run:
         from ..train import load_run, sampler_context
@@ -194,8 +196,8 @@ def run(args) -> int:
                               f"or an --exact target has; this run's network gives a score only, so use a score "
                               f"sampler ({_score_only(SAMPLERS)})") from None
         raise flag_error(e) from None
-    if args.init:
-        init = S.parse_init(args.init)
+    if given_init is not None:
+        init = given_init
     log_prob = context.log_prob_for(sampler)
 
     for p in (out, traj_out):

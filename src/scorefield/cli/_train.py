@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import formatter, non_negative_int, positive_int, seed
+from ._common import formatter, non_negative_int, positive_int, seed, worded
 from ._options import flag_error, given, lazy_options
 
 EXAMPLES = """examples:
@@ -137,13 +137,7 @@ _FLAG_WORDING = ((r"\bresume=True", "--resume"), (r"\bresume=False", "without --
 
 def _flags(e: Exception) -> Exception:
     """The library's error `e`, its message worded with this command's flags."""
-    import re
-
-    msg = str(e)
-    for py, flag in _FLAG_WORDING:
-        msg = re.sub(py, flag, msg)
-    e.args = (msg,)
-    return e
+    return worded(e, _FLAG_WORDING)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -65,8 +65,8 @@ def prepare_out(out: str | Path) -> Path:
     if run.exists():
         if not (out / MARKER).is_file():
             raise InputError(
-                f"--out {out} already has a run/ that 'scorefield demo' did not write; "
-                "give another --out directory (the demo never overwrites other work)"
+                f"out={out} already has a run/ that the demo did not write; "
+                "give another out directory (the demo never overwrites other work)"
             )
     old = out / OLD_RUN
     if (out / MARKER).is_file() and old.is_dir() and not old.is_symlink():

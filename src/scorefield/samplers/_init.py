@@ -57,22 +57,26 @@ class UniformInit(AbstractInit):
         return jax.random.uniform(key, (dim,), jnp.float32, self.low, self.high)
 
 
-def parse_init(text: str) -> AbstractInit:
-    """Parse a CLI init spec: `uniform:LOW,HIGH` or `gaussian:SCALE[,CENTRE]`.
+def parse_init(text: str, *, what: str = "init") -> AbstractInit:
+    """Parse an init spec: `uniform:LOW,HIGH` or `gaussian:SCALE[,CENTRE]`.
 
-    Raises InputError naming the spec and the accepted forms.
+    Arguments:
+        text: the spec.
+        what: how messages name it (the CLI passes "--init").
+    Raises:
+        InputError naming `what`, the spec and the accepted forms.
     """
     forms = "'uniform:LOW,HIGH' (e.g. uniform:-8,8) or 'gaussian:SCALE[,CENTRE]'"
     kind, _, rest = str(text).strip().partition(":")
     try:
         values = [float(v) for v in rest.split(",")] if rest else []
     except ValueError:
-        raise InputError(f"--init {text!r} has a value that is not a number; valid forms are {forms}") from None
+        raise InputError(f"{what} {text!r} has a value that is not a number; valid forms are {forms}") from None
     if not all(math.isfinite(v) for v in values):
-        raise InputError(f"--init {text!r} has a value that is not finite (nan or inf); give finite numbers, "
+        raise InputError(f"{what} {text!r} has a value that is not finite (nan or inf); give finite numbers, "
                          f"valid forms are {forms}")
     if kind == "uniform" and len(values) == 2:
         return UniformInit(values[0], values[1])
     if kind == "gaussian" and len(values) in (1, 2):
         return GaussianInit(values[0], values[1] if len(values) == 2 else 0.0)
-    raise InputError(f"--init {text!r} is not understood; valid forms are {forms}")
+    raise InputError(f"{what} {text!r} is not understood; valid forms are {forms}")

@@ -76,7 +76,7 @@ def load(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     run_dir = Path(run_dir)
     ptr_path = run_dir / POINTER
     if not ptr_path.is_file():
-        raise CheckpointError(f"{run_dir} holds no checkpoint ({POINTER} is missing); train first with 'scorefield train --out {run_dir}'")
+        raise CheckpointError(f"{run_dir} holds no checkpoint ({POINTER} is missing); train into it first")
     try:
         meta = json.loads(ptr_path.read_text())
         version = meta["format_version"]
