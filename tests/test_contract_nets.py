@@ -22,13 +22,23 @@ CASES = {
     "grid": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
     "reference": dict(n_features=8, width=16, depth=2),
     "energy": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
+    "unet": dict(channels=8, downsamples=1, attention=True),
 }
+# networks for image data in pixel space get a tiny image instead of 2-D points
+IMAGE_SHAPES = {"unet": (1, 4, 4)}
 DIM = 2
 SIGMAS = geometric(2.0, 0.05, 6)
 
 
+def _dim(name):
+    shape = IMAGE_SHAPES.get(name)
+    return DIM if shape is None else int(np.prod(shape))
+
+
 def _build(name, key=0):
-    ctx = NetContext(dim=DIM, centre=jnp.zeros(DIM), half_width=3.0, sigmas=SIGMAS, key=jax.random.PRNGKey(key))
+    d = _dim(name)
+    ctx = NetContext(dim=d, centre=jnp.zeros(d), half_width=3.0, sigmas=SIGMAS, key=jax.random.PRNGKey(key),
+                     image_shape=IMAGE_SHAPES.get(name))
     return NETS.get(name).from_options(ctx, **NETS.resolve(name, CASES[name]))
 
 
@@ -40,23 +50,23 @@ def test_every_registered_network_is_in_the_suite():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_one_unbatched_example_in_one_score_out(name):
     net = _build(name)
-    x = jnp.array([0.3, -0.7], jnp.float32)
+    x = jnp.resize(jnp.array([0.3, -0.7], jnp.float32), (_dim(name),))
     s = net(x, jnp.asarray(0.4, jnp.float32))
-    assert s.shape == (DIM,) and s.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(s)))
+    assert s.shape == (_dim(name),) and s.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(s)))
     # a batch goes through vmap and gives the same rows
     xs = jnp.stack([x, -x, 2 * x])
     batch = jax.vmap(net, (0, None))(xs, jnp.asarray(0.4, jnp.float32))
-    assert batch.shape == (3, DIM)
+    assert batch.shape == (3, _dim(name))
     np.testing.assert_allclose(np.asarray(batch[0]), np.asarray(s), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_on_grid_agrees_with_vmap(name):
     net = _build(name, key=1)
-    x = jax.random.normal(jax.random.PRNGKey(2), (5, len(SIGMAS), DIM))
+    x = jax.random.normal(jax.random.PRNGKey(2), (5, len(SIGMAS), _dim(name)))
     got = eqx.filter_jit(lambda n, x, s: n.on_grid(x, s))(net, x, SIGMAS)
     want = eqx.filter_jit(lambda n, x, s: jax.vmap(jax.vmap(n), (0, None))(x, s))(net, x, SIGMAS)
-    assert got.shape == (5, len(SIGMAS), DIM)
+    assert got.shape == (5, len(SIGMAS), _dim(name))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(want))))
 
 
@@ -66,9 +76,11 @@ def test_frozen_arrays_never_change_in_a_training_step(name):
     optimizer = optax.adam(1e-2)
     state, static = init_state(net, optimizer)
 
+    d = _dim(name)
+
     class Data(eqx.Module):
         def sample(self, key, n):
-            return jax.random.normal(key, (n, DIM))
+            return jax.random.normal(key, (n, d))
 
     chunk = make_chunk(DenoisingScoreMatching(SIGMAS, levels="random"), optimizer, key=jax.random.PRNGKey(4),
                        batch_size=16, ema_decay=0.0, mesh=None)

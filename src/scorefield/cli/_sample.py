@@ -54,6 +54,10 @@ def register(subparsers) -> None:
                    help="a registered sampler (see below); default: the run's own sampler (--run; see config.json) or pc (--exact)")
     p.add_argument("--seed", type=seed, default=0, help="PRNG seed (default 0)")
     p.add_argument("--init", metavar="INIT", help="start: uniform:LOW,HIGH or gaussian:SCALE[,CENTRE] (default N(data centre, sigma_max^2 I))")
+    c = p.add_argument_group("class-conditional runs (labelled image data)")
+    c.add_argument("--label", type=int, metavar="L", help="draw digits of label L (default: unconditional)")
+    c.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="classifier-free guidance weight: s_u + W (s_L - s_u); 0 unconditional, 1 conditional (default 1)")
     g = p.add_argument_group("run")
     g.add_argument("--chunk-size", type=positive_int, default=65536, help="particles per compiled call (default 65536)")
     g.add_argument("--trajectory", metavar="FILE.npy", help="also write positions (F, N, D) every --trajectory-every steps")
@@ -162,11 +166,21 @@ def run(args) -> int:
         from ..train import load_run, sampler_context
 
         run_ = load_run(args.run)
-        score_fn = run_.score_fn(ema=True)
+        if args.label is not None:
+            run_.check_label(args.label, "--label ")
+        elif args.guidance is not None:
+            raise InputError(f"--guidance {args.guidance:g} needs --label L (guidance sharpens a label)")
+        if args.guidance is not None and not np.isfinite(args.guidance):
+            raise InputError(f"--guidance {args.guidance} must be a finite number (0 unconditional, 1 conditional)")
+        score_fn = run_.score_fn(ema=True, label=args.label,
+                                 guidance=1.0 if args.guidance is None else args.guidance)
         context = sampler_context(run_.config, model=run_.ema_model)  # an energy network's log-density too
         context = dataclasses.replace(context, sigma_max=smax or context.sigma_max, sigma_min=smin or context.sigma_min)
         source = f"run {args.run}"
     else:
+        if args.label is not None or args.guidance is not None:
+            raise InputError("--label and --guidance apply to a class-conditional run (--run RUN); "
+                             f"--exact {args.exact} has no labels")
         from ..data import load
 
         data = load(args.exact)
@@ -204,6 +218,11 @@ def run(args) -> int:
         if p is not None:
             _remove_stale_temporaries(p)
     _check_room([(out, args.n * context.dim * 4 + 4096)])
+    chunk_size, block_size = args.chunk_size, None
+    if args.run and run_.image_shape is not None:
+        # a U-Net holds tens of feature maps per particle: bound the particles in flight
+        # (results do not depend on the chunk or block size)
+        chunk_size, block_size = image_plan(args.chunk_size)
     result = S.sample(
         sampler,
         score_fn,
@@ -212,16 +231,34 @@ def run(args) -> int:
         dim=context.dim,
         init=init,
         log_prob=log_prob,
-        chunk_size=args.chunk_size,
+        chunk_size=chunk_size,
+        block_size=block_size,
         trajectory_every=args.trajectory_every if traj_out else None,
         progress=not args.quiet and sys.stderr.isatty(),
     )
-    _save(out, np.ascontiguousarray(result.samples, np.float32))
+    samples = np.asarray(result.samples, np.float32)
+    if args.run and run_.image_shape is not None:
+        from ..data import to_image_units
+
+        samples = to_image_units(samples)
+    _save(out, np.ascontiguousarray(samples, np.float32))
     if traj_out:
         _save(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
     print(f"wrote {args.n} samples (D={context.dim}) from {source} with {sampler.name} to {out}: "
           f"{summary(result, sampler)}", file=sys.stdout)
     return 0
+
+
+IMAGE_CHUNK, IMAGE_CPU_BLOCK = 1024, 64
+
+
+def image_plan(chunk_size: int) -> tuple[int, int | None]:
+    """(chunk size, block size) for a run on image data: at most IMAGE_CHUNK particles per
+    compiled call and, on CPU, IMAGE_CPU_BLOCK stepped together (about 2 MB of activations
+    each for a 28 x 28 U-Net of 32 channels), so memory stays bounded for 784-D particles."""
+    import jax
+
+    return min(int(chunk_size), IMAGE_CHUNK), (IMAGE_CPU_BLOCK if jax.default_backend() == "cpu" else None)
 
 
 def _score_only(SAMPLERS) -> str:

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         from ..data import absolute_spec, parse_spec
 
         spec = parse_spec(config.data)
-        if spec.path is not None:  # a missing file fails here, before the banner
+        if spec.path is not None and spec.kind != "image-folder":  # a missing file fails here, before the banner
             from ..data._images import _check_file
 
             _check_file(spec.path, {"image": "image file", "points": "points file"}.get(spec.kind, "data file"))
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
         dataset = load(config.data)
         if config.net == "auto":  # the flags given must be options of the network the data choose
-            _component_flags(args, {}, net=auto_net(dataset.dim))
+            _component_flags(args, {}, net=auto_net(dataset.dim, getattr(dataset, "image_shape", None)))
         config = resolve(config, dataset)
     if lead and not args.quiet and not args.resume:
         print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)", file=sys.stderr)

@@ -8,6 +8,7 @@ from ._dataset import Dataset, EmpiricalSampler, LabelledSampler, from_image_arr
 from ._files import check_regular_file, read_npy, sniff
 from ._fingerprint import CHANGED_DATA_FLAG, absolute_spec, check_data_unchanged, data_fingerprint
 from ._images import idx_image, mnist_bundle, mnist_image, read_idx, read_image
+from ._pixels import to_image_units
 from ._points import MAX_ABS_COORDINATE, check_rows, read_points
 from ._spec import TOY_NAMES, DataSpec, escape_path, parse_spec
 from ._toy import ToySampler, toy_target
@@ -31,6 +32,7 @@ __all__ = [
     "ToySampler",
     "EmpiricalSampler",
     "LabelledSampler",
+    "to_image_units",
     "absolute_spec",
     "data_fingerprint",
     "check_data_unchanged",

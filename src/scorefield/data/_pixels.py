@@ -20,6 +20,13 @@ MNIST_SIZES = (4, 7, 14, 28)  # the sides 28 x 28 is averaged down to (block mea
 MAX_FOLDER_IMAGES = 200_000
 
 
+def to_image_units(samples) -> np.ndarray:
+    """Samples of image data as saved: float32 intensities clipped to [0, 1] (0 = black);
+    non-finite values stay as they are (so that divergence is not hidden)."""
+    a = np.asarray(samples, np.float32)
+    return np.where(np.isfinite(a), np.clip(a, 0.0, 1.0), a).astype(np.float32)
+
+
 def downsample(images: np.ndarray, size: int) -> np.ndarray:
     """Block means of square images (N, S, S) to (N, size, size); `size` must divide S."""
     n, s = images.shape[0], images.shape[1]

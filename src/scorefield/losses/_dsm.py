@@ -5,7 +5,7 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..nets._base import scores_on_grid
 from ..noise import log_uniform, random_levels
@@ -46,9 +46,19 @@ class DenoisingScoreMatching(Objective):
     def from_options(cls, context: ObjectiveContext, *, levels) -> "DenoisingScoreMatching":
         return cls(context.sigmas, levels=levels)
 
-    def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray) -> Float[Array, ""]:
+    def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray,
+                 labels: Int[Array, " b"] | None = None) -> Float[Array, ""]:
+        """The loss of `model` on the batch `x`; with `labels`, a conditional model is called
+        as ``model(x~, sigma, label)`` (a label of n_classes means "no label")."""
         ks, kz = jax.random.split(key)
         b = x.shape[0]
+        if labels is not None:
+            model = _Labelled(model)
+            if self.levels == "all":
+                z = jax.random.normal(kz, (b, len(self.sigmas)) + x.shape[1:])
+                xt = x[:, None, :] + self.sigmas[:, None] * z
+                s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, None, 0))(xt, self.sigmas, labels)
+                return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z)
         if self.levels == "all":
             z = jax.random.normal(kz, (b, len(self.sigmas)) + x.shape[1:])
             xt = x[:, None, :] + self.sigmas[:, None] * z
@@ -60,7 +70,20 @@ class DenoisingScoreMatching(Objective):
         else:
             sig = log_uniform(ks, jnp.min(self.sigmas), jnp.max(self.sigmas), b)[:, None]
         z = jax.random.normal(kz, sig.shape + x.shape[1:])
+        if labels is not None:
+            xt = x[:, None, :] + sig[..., None] * z
+            s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig, labels)
+            return _weighted_error(s, sig, z)
         return denoising_loss(model, x, sig, z)
+
+
+class _Labelled(eqx.Module):
+    """``model(x, sigma, label)`` of a conditional network, as a plain callable for vmap."""
+
+    model: eqx.Module
+
+    def __call__(self, x, sigma, label):
+        return self.model(x, sigma, label)
 
 
 def denoising_loss(

@@ -7,5 +7,6 @@ from ._reference import ReferenceNet
 from ._sigma import SigmaNet
 from ._grid import GridNet
 from ._energy import EnergyNet
+from ._unet import UNet, guided_score
 
-__all__ = ["NETS", "NetContext", "ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet", "EnergyNet"]
+__all__ = ["NETS", "NetContext", "ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet", "EnergyNet", "UNet", "guided_score"]

@@ -26,6 +26,8 @@ class NetContext:
         half_width: half the side of a cube around `centre` that holds the data, or None.
         sigmas: (L,) the training grid of noise levels, descending (data units).
         key: the model's PRNG key.
+        image_shape: (C, H, W) for image data in pixel space (D = C*H*W), else None.
+        n_classes: labels the network is conditioned on (0: unconditional).
     """
 
     dim: int
@@ -33,6 +35,8 @@ class NetContext:
     half_width: float | None
     sigmas: Any
     key: PRNGKeyArray
+    image_shape: tuple[int, ...] | None = None
+    n_classes: int = 0
 
 
 class ScoreNet(eqx.Module):
@@ -53,6 +57,7 @@ class ScoreNet(eqx.Module):
     """
 
     frozen: ClassVar[tuple[str, ...]] = ()
+    conditional: ClassVar[bool] = False  # True: also called as net(x, sigma, label)
     name: ClassVar[str]
     options: ClassVar[tuple[Option, ...]] = ()
 

@@ -53,16 +53,30 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
                           f"{'/'.join(auto)}=\"auto\" cannot be set from them; give at least two distinct points")
     if config.sigma_max == "auto":
         changes["sigma_max"] = sigma_max_ncsnv2(x)
+    image_shape = getattr(dataset, "image_shape", None)
     if config.sigma_min == "auto":
-        changes["sigma_min"] = 5e-3 * changes.get("sigma_max", config.sigma_max)
+        smax = changes.get("sigma_max", config.sigma_max)
+        # image data: intensities in [0, 1]; 0.01 is below what the eye tells from noise-free
+        changes["sigma_min"] = min(0.01, 0.5 * smax) if image_shape is not None else 5e-3 * smax
     if config.net == "auto":
-        changes["net"] = auto_net(dim)
+        changes["net"] = auto_net(dim, image_shape)
+    if config.image_shape is None and image_shape is not None:
+        changes["image_shape"] = [int(v) for v in image_shape]
+    if config.n_classes is None:
+        import inspect
+
+        net = NETS.get(changes.get("net", config.net))
+        takes = "labels" in inspect.signature(OBJECTIVES.get(config.objective).__call__).parameters
+        changes["n_classes"] = int(getattr(dataset, "n_classes", 0)) if getattr(net, "conditional", False) and takes else 0
     return config.replace(**changes)
 
 
-def auto_net(dim: int) -> str:
-    """The network `net = "auto"` stands for on data of dimension `dim`: feature grids for
-    D <= 2, random Fourier features above."""
+def auto_net(dim: int, image_shape=None) -> str:
+    """The network `net = "auto"` stands for on data of dimension `dim`: the U-Net for image
+    data in pixel space (`image_shape` given), feature grids for D <= 2, random Fourier
+    features above."""
+    if image_shape is not None:
+        return "unet"
     return "grid" if dim <= 2 else "sigma"
 
 
@@ -77,7 +91,9 @@ def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
     _require_resolved(config)
     context = NetContext(dim=int(config.dim), centre=jnp.asarray(config.centre, jnp.float32),
                          half_width=None if config.half_width == "auto" else float(config.half_width),
-                         sigmas=sigmas(config), key=key)
+                         sigmas=sigmas(config), key=key,
+                         image_shape=None if config.image_shape is None else tuple(config.image_shape),
+                         n_classes=int(config.n_classes or 0))
     return NETS.get(config.net).from_options(context, **component_options(config, "net"))
 
 

@@ -64,8 +64,9 @@ class TrainConfig:
 
     Noise: sigma is the standard deviation of the Gaussian perturbation in data units.
     `sigma_max = "auto"` applies NCSNv2's rule (largest pairwise distance of a data sample);
-    `sigma_min = "auto"` is sigma_max * 5e-3. `net = "auto"` is "grid" for data of dimension
-    1 or 2 and "sigma" above. `centre = "auto"` is the mean of a data sample.
+    `sigma_min = "auto"` is sigma_max * 5e-3 (0.01 intensity units for image data in pixel
+    space). `net = "auto"` is "unet" for image data in pixel space, "grid" for data of
+    dimension 1 or 2 and "sigma" above. `centre = "auto"` is the mean of a data sample.
     """
 
     data: str = "mnist"
@@ -109,8 +110,13 @@ class TrainConfig:
     steps_per_call: int = 100  # steps fused into one compiled call (lax.scan)
     log_every: int = 100
     checkpoint_every: int = 1000
+    # class-conditional training (labelled image data, a network that takes labels): the
+    # probability that a label is replaced by "no label" (classifier-free guidance)
+    label_dropout: float = 0.1
     # resolved at the start of training; None until then
     dim: int | None = None
+    image_shape: list | None = None  # [C, H, W] for image data in pixel space
+    n_classes: int | None = None  # labels the model is conditioned on (0: unconditional)
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes).validate()
@@ -151,6 +157,13 @@ class TrainConfig:
             raise ConfigError(f"{source}: ema_decay={self.ema_decay!r} must be in [0, 1)")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise ConfigError(f"{source}: grad_clip={self.grad_clip!r} must be >= 0 (0 disables clipping)")
+        if not (isinstance(self.label_dropout, (int, float)) and 0.0 <= self.label_dropout < 1.0):
+            raise ConfigError(f"{source}: label_dropout={self.label_dropout!r} must be in [0, 1)")
+        if self.image_shape is not None and not (isinstance(self.image_shape, (list, tuple)) and len(self.image_shape) == 3
+                                                 and all(isinstance(v, int) and v >= 1 for v in self.image_shape)):
+            raise ConfigError(f"{source}: image_shape={self.image_shape!r} must be [C, H, W] (positive integers) or left out")
+        if self.n_classes is not None and not (isinstance(self.n_classes, int) and 0 <= self.n_classes <= 100_000):
+            raise ConfigError(f"{source}: n_classes={self.n_classes!r} must be a non-negative integer or left out")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise ConfigError(f"{source}: warmup_steps={self.warmup_steps!r} must be a non-negative integer")
         for k in ("sigma_min", "sigma_max"):

@@ -221,7 +221,7 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
     state, static = broadcast_arrays(loaded["state"] if lead else eqx.filter_eval_shape(init_state, model, optimizer))
     state, static, dataset = replicate((state, static, dataset), mesh)
     chunk = make_chunk(objective, optimizer, key=keys(config)["train"], batch_size=config.batch_size,
-                       ema_decay=config.ema_decay, mesh=mesh)
+                       ema_decay=config.ema_decay, mesh=mesh, **_conditioning(config, model, dataset))
     n_devices = 1 if mesh is None else int(mesh.devices.size)  # recorded: what the batch was sharded over
     step = int(state.step)
     bar = Progress(config.steps, step, lead and (sys.stderr.isatty() if progress is None else progress))
@@ -287,3 +287,13 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
     st = current[0]
     return Run(out, config, eqx.combine(st.params, static), eqx.combine(st.ema, static), int(st.step),
                {"step": int(st.step), "wall": wall0 + time.perf_counter() - t0})
+
+
+def _conditioning(config: TrainConfig, model, dataset) -> dict:
+    """make_chunk's class-conditioning arguments: labels for a conditional network on
+    labelled data (config.n_classes > 0), none otherwise."""
+    n = int(config.n_classes or 0)
+    if not (n and getattr(model, "conditional", False) and getattr(model, "n_classes", 0) == n
+            and hasattr(dataset, "sample_labelled") and getattr(dataset, "n_classes", 0)):
+        return {}
+    return {"n_classes": n, "label_dropout": float(config.label_dropout)}

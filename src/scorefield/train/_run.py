@@ -57,10 +57,43 @@ class Run:
         """The noise grid of the run, descending (data units)."""
         return sigmas(self.config)
 
-    def score_fn(self, ema: bool = True):
-        """``score(x, sigma)`` on one example, with the EMA weights unless `ema` is False."""
+    @property
+    def n_classes(self) -> int:
+        """The labels the run's model is conditioned on (0: unconditional)."""
+        return int(self.config.n_classes or 0) if getattr(self.ema_model, "conditional", False) else 0
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        """(C, H, W) for a run on image data in pixel space, else None."""
+        return None if self.config.image_shape is None else tuple(self.config.image_shape)
+
+    def score_fn(self, ema: bool = True, *, label: int | None = None, guidance: float = 1.0):
+        """``score(x, sigma)`` on one example, with the EMA weights unless `ema` is False.
+
+        Arguments:
+            label: for a class-conditional run, the label to sample (0..n_classes-1); None
+                gives the unconditional score.
+            guidance: classifier-free guidance weight w: s_u + w (s_label - s_u); 0 is the
+                unconditional score, 1 the conditional one (the default).
+        Raises:
+            InputError for a label on an unconditional run or out of range.
+        """
         model = self.ema_model if ema else self.model
-        return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
+        if label is None:
+            return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
+        self.check_label(label, "label=")
+        from ..nets import guided_score
+
+        return guided_score(model, int(label), guidance)
+
+    def check_label(self, label, name: str = "label=") -> None:
+        """InputError (one line, naming `name`) unless `label` is a valid label of this run."""
+        if self.n_classes == 0:
+            raise InputError(f"{name}{label}: the run in {self.path} is unconditional (trained without labels); "
+                             "leave the label out, or train on labelled image data such as mnist-digits")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < self.n_classes:
+            raise InputError(f"{name}{label} is out of range for the run in {self.path}; valid labels are "
+                             f"0..{self.n_classes - 1}")
 
     def sampler(self, **overrides):
         """(sampler, init): the sampler of the run's recipe, options overridable."""

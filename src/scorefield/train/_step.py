@@ -32,6 +32,8 @@ def make_chunk(
     batch_size: int,
     ema_decay: float,
     mesh: Mesh | None,
+    n_classes: int = 0,
+    label_dropout: float = 0.0,
 ) -> Callable:
     """A compiled function ``chunk(state, static, dataset, n_steps) -> (state, losses)``
     running `n_steps` training steps in one lax.scan.
@@ -44,6 +46,10 @@ def make_chunk(
         batch_size: global batch size (sharded over `mesh`).
         ema_decay: see :func:`ema_update`.
         mesh: the data-parallel mesh, or None on one device.
+        n_classes: > 0 for class-conditional training: batches are drawn with their labels
+            (``dataset.sample_labelled``), each label is replaced by `n_classes` ("no label")
+            with probability `label_dropout` (classifier-free guidance), and the objective
+            is called with ``labels=``.
     Returns:
         the compiled chunk; `losses` has shape (n_steps,), NaN at a step whose loss or
         gradient was not finite.
@@ -53,15 +59,23 @@ def make_chunk(
 
     @eqx.filter_jit
     def chunk(state: TrainState, static, dataset, n_steps: int):
-        def loss_fn(params, x, k):
-            return objective(eqx.combine(params, static), x, key=k)
+        def loss_fn(params, x, k, y):
+            if y is None:
+                return objective(eqx.combine(params, static), x, key=k)
+            return objective(eqx.combine(params, static), x, key=k, labels=y)
 
         def body(state: TrainState, _):
             kd, kl = jax.random.split(step_key(key, state.step))
-            x = dataset.sample(kd, batch_size)
+            y = None
+            if n_classes:
+                kd, kdrop = jax.random.split(kd)
+                x, y = dataset.sample_labelled(kd, batch_size)
+                y = jnp.where(jax.random.uniform(kdrop, y.shape) < label_dropout, n_classes, y)
+            else:
+                x = dataset.sample(kd, batch_size)
             if data_sharding is not None:
                 x = jax.lax.with_sharding_constraint(x, data_sharding)
-            loss, grads = eqx.filter_value_and_grad(loss_fn)(state.params, x, kl)
+            loss, grads = eqx.filter_value_and_grad(loss_fn)(state.params, x, kl, y)
             # a finite loss with a non-finite gradient would put NaNs into the parameters
             # silently (and into the next checkpoint): count it as divergence at this step
             grad_ok = jnp.isfinite(optax.tree_utils.tree_norm(grads))

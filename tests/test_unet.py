@@ -1,0 +1,135 @@
+"""The U-Net for image data, class conditioning and classifier-free guidance (issue 13)."""
+
+import subprocess
+import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from scorefield.losses import DenoisingScoreMatching
+from scorefield.nets import UNet, guided_score
+from scorefield.noise import geometric
+from scorefield.train._state import init_state
+from scorefield.train._step import make_chunk
+
+SHAPE = (1, 4, 4)
+SIGMAS = geometric(2.0, 0.05, 4)
+
+
+def _net(n_classes=3, key=0):
+    return UNet(SHAPE, channels=4, downsamples=1, n_classes=n_classes, key=jax.random.PRNGKey(key))
+
+
+@eqx.filter_jit
+def _call(net, x, sigma, label=None):
+    return net(x, sigma, label)
+
+
+def test_guidance_zero_is_the_unconditional_score_and_labels_reach_the_network():
+    net = _net()
+    x = jax.random.uniform(jax.random.PRNGKey(1), (16,))
+
+    @eqx.filter_jit
+    def scores(net, x, sigma):  # one compilation for every variant
+        out = {"u": net(x, sigma), "none": net(x, sigma, jnp.asarray(3))}
+        out.update({str(l): net(x, sigma, jnp.asarray(l)) for l in range(3)})
+        out.update({f"w{w}": guided_score(net, 1, w)(x, sigma) for w in (0.0, 1.0, 3.0)})
+        out["w_none"] = guided_score(net, None)(x, sigma)
+        return out
+
+    s = {k: np.asarray(v) for k, v in scores(net, x, jnp.asarray(0.3)).items()}
+    # labels reach the network: each label gives its own score; "no label" is row n_classes
+    assert all(np.max(np.abs(s[a] - s[b])) > 1e-4 for a, b in [("0", "1"), ("1", "2"), ("0", "2"), ("0", "u")])
+    np.testing.assert_array_equal(s["none"], s["u"])
+    np.testing.assert_allclose(s["w0.0"], s["u"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(s["w1.0"], s["1"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(s["w3.0"], s["u"] + 3.0 * (s["1"] - s["u"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(s["w_none"], s["u"])
+
+
+def test_the_score_is_exact_for_gaussian_data_at_initialisation_plus_a_small_correction():
+    # the network predicts the exact noise of N(centre, data_std^2 I) plus its output layer,
+    # so with the output layer zeroed it is that Gaussian's score at every sigma
+    net = _net(n_classes=0)
+    net = eqx.tree_at(lambda n: (n.conv_out.weight, n.conv_out.bias), net,
+                      (jnp.zeros_like(net.conv_out.weight), jnp.zeros_like(net.conv_out.bias)))
+    x = jax.random.uniform(jax.random.PRNGKey(2), (16,))
+    for sigma in (0.05, 0.5, 5.0):
+        want = -(x - 0.5) / (sigma**2 + 0.25)
+        np.testing.assert_allclose(np.asarray(_call(net, x, jnp.asarray(sigma))), np.asarray(want), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("levels", ["all", "continuous"])
+def test_dsm_with_labels_calls_the_network_with_each_label(levels):
+    net = _net()
+    x = jax.random.uniform(jax.random.PRNGKey(3), (5, 16))
+    labels = jnp.array([0, 1, 2, 3, 1])
+    obj = DenoisingScoreMatching(SIGMAS, levels=levels)
+    key = jax.random.PRNGKey(4)
+    loss = eqx.filter_jit(lambda n, x, y: obj(n, x, key=key, labels=y))
+    got = float(loss(net, x, labels))
+    # the same loss by hand: the network called with each row's label on that row's perturbations
+    ks, kz = jax.random.split(key)
+    if levels == "all":
+        z = jax.random.normal(kz, (5, len(SIGMAS), 16))
+        sig = jnp.broadcast_to(SIGMAS, (5, len(SIGMAS)))
+    else:
+        from scorefield.noise import log_uniform
+
+        sig = log_uniform(ks, jnp.min(SIGMAS), jnp.max(SIGMAS), 5)[:, None]
+        z = jax.random.normal(kz, sig.shape + (16,))
+    xt = x[:, None, :] + sig[..., None] * z
+    f = eqx.filter_jit(jax.vmap(jax.vmap(lambda xx, s, l: net(xx, s, l), (0, 0, None)), (0, 0, 0)))
+    want = 0.5 * float(jnp.mean(jnp.sum((sig[..., None] * f(xt, sig, labels) + z) ** 2, axis=-1)))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert got != float(loss(net, x, jnp.array([2, 2, 0, 0, 3])))
+
+
+def test_training_moves_the_embedding_of_the_labels_drawn_only():
+    net = _net()
+    optimizer = optax.adam(1e-2)
+    state, static = init_state(net, optimizer)
+
+    class Data(eqx.Module):
+        n_classes = 3
+
+        def sample(self, key, n):
+            return jax.random.uniform(key, (n, 16))
+
+        def sample_labelled(self, key, n):
+            return self.sample(key, n), jnp.full((n,), 2, jnp.int32)
+
+    chunk = make_chunk(DenoisingScoreMatching(SIGMAS, levels="continuous"), optimizer, key=jax.random.PRNGKey(5),
+                       batch_size=8, ema_decay=0.0, mesh=None, n_classes=3, label_dropout=0.0)
+    state, losses = chunk(state, static, Data(), 2)
+    assert bool(jnp.all(jnp.isfinite(losses)))
+    before = np.asarray(net.label_emb.weight)
+    after = np.asarray(eqx.combine(state.params, static).label_emb.weight)
+    moved = np.any(before != after, axis=1)
+    assert moved.tolist() == [False, False, True, False]  # label 2 only; never "no label" (dropout 0)
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "scorefield.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_cli_label_on_an_unconditional_run_is_refused_and_samples_are_saved_in_image_units(tmp_path):
+    # a quick run on 4x4 digits of all labels, with a network that takes no labels (cheap)
+    (tmp_path / "c.toml").write_text('net = "sigma"\nwidth = 16\ndepth = 1\nn_features = 8\nbatch_size = 32\n')
+    r = _cli("train", "--data", "mnist-digits:size=4", "--out", "run", "--preset", "fast", "--steps", "20",
+             "--config", "c.toml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["n_classes"] == 0 and cfg["image_shape"] == [1, 4, 4] and cfg["sigma_min"] == 0.01
+    r = _cli("sample", "--run", "run", "--n", "3", "--out", "s.npy", "--label", "1", cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "unconditional" in r.stderr
+    r = _cli("sample", "--run", "run", "--n", "64", "--out", "s.npy", "--levels", "5", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (64, 16) and s.dtype == np.float32 and s.min() >= 0.0 and s.max() <= 1.0
