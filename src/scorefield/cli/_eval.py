@@ -44,6 +44,9 @@ def register(sub) -> None:
                      "machinery's own error is then kl - kl_floor)")
     p.add_argument("--samples", metavar="FILE.npy",
                    help="samples to judge, an (N, D) float array (not needed with --likelihood)")
+    p.add_argument("--label", type=int, metavar="L",
+                   help="image data: the label the samples were drawn for (sample --label L); reports the fraction "
+                        "the shipped MNIST classifier reads as L")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--seed", type=seed, default=0,
                    help="random seed for reference draws and floors (default 0)")
@@ -104,6 +107,14 @@ def run(args: argparse.Namespace) -> int:
         dataset, samples, key=seed_key(args.seed), repeats=args.repeats, max_points=args.max_points,
         score_fn=score_fn, sigmas=sigmas,
     )
+    if getattr(dataset, "image_shape", None) is not None:
+        from ..metrics import image_report
+
+        if args.label is not None and not (0 <= args.label < 10):
+            raise InputError(f"--label {args.label} is out of range; valid labels are 0..9")
+        result.update(image_report(samples, dataset, label=args.label, seed=args.seed))
+    elif args.label is not None:
+        raise InputError(f"--label applies to image data in pixel space (mnist-digits, ...); the data here are {dataset.spec}")
     _check_finite_metrics(result, args.samples)
     if args.run is not None:
         result["run"] = str(args.run)
@@ -150,6 +161,23 @@ def _floor_range(r: dict, key: str) -> str:
     return f"[{_fmt(lo)}, {_fmt(hi)}]"
 
 
+def _image_lines(r: dict) -> str:
+    out = ["image metrics:"]
+    if "frechet" in r:
+        out.append(f"  Frechet distance (classifier features)  {_fmt(r['frechet'])}  floor {_fmt(r['frechet_floor'])} "
+                   f"(two disjoint halves of {r['frechet_n']} real images; classifier held-out accuracy "
+                   f"{r['classifier_accuracy']:.3f})")
+    if "label_accuracy" in r:
+        real = f", real digits of that label {r['label_accuracy_real']:.3f}" if "label_accuracy_real" in r else ""
+        out.append(f"  read as label {r['label']}: {r['label_accuracy']:.3f}{real}")
+    if "label_histogram" in r:
+        out.append("  labels read: " + " ".join(f"{i}:{v:.2f}" for i, v in enumerate(r["label_histogram"])))
+    out.append(f"  nearest training image: median distance {_fmt(r['nn_distance_median'])} (real images to each other "
+               f"{_fmt(r['nn_distance_floor'])}); near-copies (< {_fmt(r['near_copy_threshold'])}) "
+               f"{r['memorised_fraction']:.3f}")
+    return "\n".join(out)
+
+
 def format_table(r: dict) -> str:
     """A readable report of `evaluate`'s dict: one metric a line, its floor beside it."""
     lines = [f"data {r['data']}: {r['n_samples']} samples in {r['dim']}-D"]
@@ -174,6 +202,8 @@ def format_table(r: dict) -> str:
         got = " ".join(f"{w:.3f}" for w in r["mode_weights"])
         want = " ".join(f"{w:.3f}" for w in r["mode_weights_target"])
         lines.append(f"mode weights  {got}\n       target  {want}")
+    if "memorised_fraction" in r:
+        lines.append(_image_lines(r))
     if r.get("fisher_divergence"):
         lines.append("Fisher divergence E|s_theta - s|^2 per level:")
         lines.append(f"  {'sigma':>10}  {'E|ds|^2':>10}  {'relative':>10}")

@@ -10,6 +10,7 @@ from ._energy import energy_distance
 from ._evaluate import evaluate
 from ._fisher import fisher_divergence, perturbed_points
 from ._floor import Floor, two_sample_floor
+from ._images import frechet_distance, image_report
 from ._hist import cell_counts, hist_tv, hist_tv_floor, image_probs
 from ._mmd import median_bandwidth, mmd2
 from ._modes import mode_weights, responsibilities
@@ -20,6 +21,8 @@ __all__ = [
     "cell_counts",
     "energy_distance",
     "evaluate",
+    "frechet_distance",
+    "image_report",
     "fisher_divergence",
     "hist_tv",
     "hist_tv_floor",
