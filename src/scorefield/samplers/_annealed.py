@@ -10,6 +10,7 @@ from jaxtyping import Array, Float
 
 from .._errors import ConfigError
 from ._base import (
+    OPT_LEVELS,
     OPT_SIGMA_MAX,
     OPT_SIGMA_MIN,
     POSITIVE,
@@ -18,10 +19,9 @@ from ._base import (
     Option,
     as_sigmas,
     count,
-    geometric,
+    grid_from_options,
     info,
     positive,
-    resolve_grid,
 )
 
 
@@ -95,7 +95,7 @@ class AnnealedLangevin(AbstractGridSampler):
     options = (
         OPT_SIGMA_MAX,
         OPT_SIGMA_MIN,
-        Option("levels", int, None, "noise levels, geometric from sigma_max to sigma_min (default: the run's, or 100)", low=1),
+        OPT_LEVELS,
         Option("steps_per_level", int, 100, "T, Langevin steps per level", low=1),
         Option("eps", float, "auto", "step scale, eta_i = eps sigma_i^2 / sigma_L^2 (default auto: NCSNv2's rule)",
                special=("auto",), **POSITIVE),
@@ -104,8 +104,7 @@ class AnnealedLangevin(AbstractGridSampler):
 
     @classmethod
     def from_options(cls, context, *, sigma_max, sigma_min, levels, steps_per_level, eps, denoise):
-        smax, smin = resolve_grid(context, sigma_max, sigma_min, "sampler 'annealed'")
-        grid = geometric(smax, smin, int(context.levels if levels is None else levels))
+        grid = grid_from_options(context, sigma_max, sigma_min, levels, "sampler 'annealed'")
         return cls(grid, steps_per_level, eps=None if eps == "auto" else eps, denoise=denoise)
 
     def __init__(self, sigmas, steps_per_level: int = 100, eps: float | None = None, denoise: bool = True):

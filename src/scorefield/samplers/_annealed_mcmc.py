@@ -12,6 +12,7 @@ from jaxtyping import Array, Float
 
 from .._errors import ConfigError
 from ._base import (
+    OPT_LEVELS,
     OPT_SIGMA_MAX,
     OPT_SIGMA_MIN,
     POSITIVE,
@@ -21,10 +22,9 @@ from ._base import (
     Option,
     as_sigmas,
     count,
-    geometric,
+    grid_from_options,
     info,
     positive,
-    resolve_grid,
 )
 from ._mcmc import _blackjax, _needs_log_density
 
@@ -76,7 +76,7 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
     options = (
         OPT_SIGMA_MAX,
         OPT_SIGMA_MIN,
-        Option("levels", int, None, "noise levels, geometric from sigma_max to sigma_min (default: the run's, or 100)", low=1),
+        OPT_LEVELS,
         Option("steps_per_level", int, 10, "T, MALA steps per level", low=1),
         Option("step_size", float, None, "h at sigma_min, h_i = step_size sigma_i^2/sigma_min^2 "
                "(default: adapted per particle toward --target-accept)", **POSITIVE),
@@ -101,8 +101,7 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
     @classmethod
     def from_options(cls, context, *, sigma_max, sigma_min, levels, steps_per_level, step_size, target_accept, denoise):
         _needs_log_density(context, cls.name)
-        smax, smin = resolve_grid(context, sigma_max, sigma_min, f"sampler '{cls.name}'")
-        grid = geometric(smax, smin, int(context.levels if levels is None else levels))
+        grid = grid_from_options(context, sigma_max, sigma_min, levels, f"sampler '{cls.name}'")
         return cls(grid, steps_per_level, step_size, target_accept, denoise)
 
     def _h(self, state, level):

@@ -318,6 +318,16 @@ POSITIVE = dict(low=0.0, low_open=True)
 OPT_SIGMA_MAX = Option("sigma_max", float, None, "largest sigma, data units (default: the run's, or NCSNv2's rule)", **POSITIVE)
 OPT_SIGMA_MIN = Option("sigma_min", float, None, "smallest sigma, data units (default: the run's, or 1% of sigma_max)",
                        special=("auto",), **POSITIVE)
+# the grid of a sampler that follows the model's own levels (annealed, amala)
+OPT_LEVELS = Option("levels", int, None, "noise levels, geometric from sigma_max to sigma_min (default: the run's, or 100)",
+                    low=1)
+
+
+def grid_from_options(context: SamplerContext, sigma_max, sigma_min, levels, owner: str) -> Float[Array, " L"]:
+    """The geometric grid of a grid sampler's options: `resolve_grid`'s end points and
+    `levels` levels (None: the context's number)."""
+    smax, smin = resolve_grid(context, sigma_max, sigma_min, owner)
+    return geometric(smax, smin, int(context.levels if levels is None else levels))
 
 
 def fixed_sigma(context: SamplerContext, sigma, owner: str) -> float:

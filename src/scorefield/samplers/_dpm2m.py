@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._base import SAMPLERS, count, info
-from ._schedules import AbstractFewStepSampler, check_nfe, denoise, few_step_options, make_sigmas
+from ._schedules import AbstractFewStepSampler, denoise, few_step_grid, few_step_options
 
 
 def dpm2m_step(fn, x: Float[Array, " d"], d_prev: Float[Array, " d"], sigma_prev, sigma, sigma_next, first):
@@ -61,9 +61,7 @@ class DPMSolver2M(AbstractFewStepSampler):
     options = few_step_options(2, 20)
 
     def __init__(self, sigma_max: float, sigma_min: float, nfe: int = 20, *, schedule: str = "rho", rho: float = 7.0):
-        self.nfe = check_nfe(nfe, self.min_nfe, self.name)
-        self.sigmas = make_sigmas(schedule, sigma_max, sigma_min, self.nfe, rho, f"sampler '{self.name}'")
-        self.schedule, self.rho = schedule, float(rho)
+        self.nfe, self.sigmas, self.schedule, self.rho = few_step_grid(self, sigma_max, sigma_min, nfe, schedule, rho)
 
     def init(self, fn, x, key):
         return (x, jnp.asarray(0, jnp.int32), jnp.zeros_like(x)), count(0)

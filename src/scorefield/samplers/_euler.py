@@ -6,7 +6,7 @@ import equinox as eqx
 from jaxtyping import Array, Float
 
 from ._base import SAMPLERS, info
-from ._schedules import AbstractFewStepSampler, check_nfe, denoise, few_step_options, make_sigmas
+from ._schedules import AbstractFewStepSampler, denoise, few_step_grid, few_step_options
 
 
 def euler_step(fn, x: Float[Array, " d"], sigma, sigma_next) -> Float[Array, " d"]:
@@ -39,9 +39,7 @@ class Euler(AbstractFewStepSampler):
     options = few_step_options(2, 20)
 
     def __init__(self, sigma_max: float, sigma_min: float, nfe: int = 20, *, schedule: str = "rho", rho: float = 7.0):
-        self.nfe = check_nfe(nfe, self.min_nfe, self.name)
-        self.sigmas = make_sigmas(schedule, sigma_max, sigma_min, self.nfe, rho, f"sampler '{self.name}'")
-        self.schedule, self.rho = schedule, float(rho)
+        self.nfe, self.sigmas, self.schedule, self.rho = few_step_grid(self, sigma_max, sigma_min, nfe, schedule, rho)
 
     def step(self, fn, state, level, key):
         x, i = state

@@ -12,7 +12,7 @@ from jaxtyping import Array, Float
 
 from .._registry import Option, OptionError
 from ._base import SAMPLERS, count, info
-from ._schedules import AbstractFewStepSampler, check_float, check_nfe, denoise, few_step_options, make_sigmas
+from ._schedules import AbstractFewStepSampler, check_float, denoise, few_step_grid, few_step_options
 
 
 def heun_step(fn, x: Float[Array, " d"], sigma, sigma_next) -> Float[Array, " d"]:
@@ -93,10 +93,9 @@ class Heun(AbstractFewStepSampler):
         s_noise: float = 1.0,
     ):
         s_tmax = math.inf if s_tmax is None else s_tmax
-        self.nfe = check_nfe(nfe, self.min_nfe, self.name)
         own = f"sampler '{self.name}'"
-        self.sigmas = make_sigmas(schedule, sigma_max, sigma_min, (self.nfe + 1) // 2, rho, own)
-        self.schedule, self.rho = schedule, float(rho)
+        self.nfe, self.sigmas, self.schedule, self.rho = few_step_grid(self, sigma_max, sigma_min, nfe, schedule, rho,
+                                                                       points=lambda n: (n + 1) // 2)
         self.churn = check_float(churn, "churn", low=0.0, owner=own)
         self.s_tmin = check_float(s_tmin, "s_tmin", low=0.0, owner=own)
         self.s_tmax = check_float(s_tmax, "s_tmax", low=0.0, allow_inf=True, owner=own)

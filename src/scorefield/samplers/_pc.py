@@ -17,10 +17,9 @@ from ._base import (
     Option,
     as_sigmas,
     count,
-    geometric,
+    grid_from_options,
     info,
     positive,
-    resolve_grid,
 )
 
 
@@ -59,8 +58,8 @@ class PredictorCorrector(AbstractGridSampler):
 
     @classmethod
     def from_options(cls, context, *, sigma_max, sigma_min, levels, corrector_steps, snr):
-        smax, smin = resolve_grid(context, sigma_max, sigma_min, "sampler 'pc'")
-        return cls(geometric(smax, smin, levels), n_corrector=corrector_steps, snr=snr)
+        grid = grid_from_options(context, sigma_max, sigma_min, levels, "sampler 'pc'")
+        return cls(grid, n_corrector=corrector_steps, snr=snr)
 
     def __init__(self, sigmas, n_corrector: int = 1, snr: float = 0.16):
         self.sigmas = as_sigmas(sigmas)

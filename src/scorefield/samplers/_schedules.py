@@ -11,7 +11,7 @@ posterior mean E[x_0 | x_sigma = x] of a VE perturbation (Tweedie), for any dime
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -158,6 +158,15 @@ class AbstractFewStepSampler(AbstractSampler):
     def from_options(cls, context, *, sigma_max, sigma_min, nfe, **options):
         smax, smin = resolve_grid(context, sigma_max, "auto" if sigma_min is None else sigma_min, f"sampler '{cls.name}'")
         return cls(smax, smin, nfe, **options)
+
+
+def few_step_grid(sampler, sigma_max, sigma_min, nfe, schedule: str, rho,
+                  points: Callable[[int], int] = lambda nfe: nfe) -> tuple[int, Float[Array, " n"], str, float]:
+    """What a few-step sampler's constructor stores: (nfe checked against its `min_nfe`, its
+    grid of `points(nfe)` sigmas of `schedule`, the schedule, rho as a float)."""
+    nfe = check_nfe(nfe, sampler.min_nfe, sampler.name)
+    sigmas = make_sigmas(schedule, sigma_max, sigma_min, points(nfe), rho, f"sampler '{sampler.name}'")
+    return nfe, sigmas, schedule, float(rho)
 
 
 def few_step_options(min_nfe: int, default_nfe: int, default_schedule: str = "rho") -> tuple[Option, ...]:
