@@ -20,19 +20,13 @@ import pytest
 from scorefield import CheckpointError
 from scorefield.train import load_run
 
+from _subproc import cli_in_terminal, env, wait  # noqa: F401 - env is a fixture
 from _tiny import tiny_toml
 
 DATA = "toy:ncsn-mixture"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("jax-cache")
-    e = dict(os.environ)
-    e.pop("XLA_FLAGS", None)
-    e.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    return e
+_cli_interactive, _wait = cli_in_terminal, wait
 
 
 def _config(tmp_path: Path, steps: int) -> Path:
@@ -43,25 +37,6 @@ def _config(tmp_path: Path, steps: int) -> Path:
 
 def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-m", "scorefield.cli", *argv]
-
-
-def _cli_interactive(*argv: str) -> list[str]:
-    """`_cli`, with Ctrl-C enabled in the child as in a terminal: a suite started in the
-    background of a non-interactive shell passes SIGINT on as ignored (POSIX), and a
-    child started while it is blocked inherits the block; either would make the child
-    deaf to the test's SIGINT."""
-    boot = ("import runpy, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); "
-            "signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "sys.argv = ['scorefield', *sys.argv[1:]]; runpy.run_module('scorefield.cli', run_name='__main__')")
-    return [sys.executable, "-c", boot, *argv]
-
-
-def _wait(cond, timeout: float = 180.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the child")
-        time.sleep(0.02)
 
 
 def _leaves(run) -> list[np.ndarray]:
@@ -109,7 +84,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bitwise(tmp_path, env):
+def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bitwise(tmp_path, env):  # noqa: F811 - env: the fixture from _subproc
     steps = 300
     cfg = _config(tmp_path, steps)
     train = ["train", "--data", DATA, "--preset", "fast", "--config", str(cfg), "--quiet", "--out"]
@@ -215,7 +190,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
             server.kill()
 
 
-def test_sigint_in_training_checkpoints_and_prints_how_to_resume(tmp_path, env):
+def test_sigint_in_training_checkpoints_and_prints_how_to_resume(tmp_path, env):  # noqa: F811 - env: the fixture from _subproc
     cfg = _config(tmp_path, 100_000)
     run = tmp_path / "run"
     child = subprocess.Popen(

@@ -6,51 +6,23 @@ line; the run directory has a space in its name, so the printed resume command m
 it to be pasted back."""
 
 import json
-import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from scorefield.train import load_run
 
+from _subproc import cli_in_terminal, env, wait  # noqa: F401 - env is a fixture
 from _tiny import tiny_toml
 
 DATA = "toy:ncsn-mixture"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("jax-cache")
-    e = dict(os.environ)
-    e.pop("XLA_FLAGS", None)
-    e.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), PYTHONPATH=str(Path(__file__).parents[1] / "src"),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    return e
-
-
-def _cli(*argv: str) -> list[str]:
-    """The command line in a child whose SIGINT, SIGTERM and SIGHUP are as in a terminal
-    (a background or nohup'd test run would pass some on as ignored or blocked)."""
-    sigs = "[signal.SIGINT, signal.SIGTERM, signal.SIGHUP]"
-    boot = (f"import runpy, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {sigs}); "
-            "signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGHUP, signal.SIG_DFL); "
-            "sys.argv = ['scorefield', *sys.argv[1:]]; runpy.run_module('scorefield.cli', run_name='__main__')")
-    return [sys.executable, "-c", boot, *argv]
-
-
-def _wait(cond, timeout: float = 180.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the child")
-        time.sleep(0.02)
+_cli, _wait = cli_in_terminal, wait
 
 
 @pytest.mark.parametrize("signals, code", [
@@ -58,7 +30,7 @@ def _wait(cond, timeout: float = 180.0) -> None:
     ([signal.SIGHUP], 129),
     ([signal.SIGINT] * 3, 130),
 ], ids=["SIGTERM", "SIGHUP", "SIGINTx3"])
-def test_signal_in_training_checkpoints_and_prints_a_quoted_resume_command(tmp_path, env, signals, code):
+def test_signal_in_training_checkpoints_and_prints_a_quoted_resume_command(tmp_path, env, signals, code):  # noqa: F811
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(tiny_toml(100_000))
     run = tmp_path / "my runs" / "run 1"
