@@ -133,3 +133,21 @@ def test_cli_label_on_an_unconditional_run_is_refused_and_samples_are_saved_in_i
     assert r.returncode == 0, r.stderr
     s = np.load(tmp_path / "s.npy")
     assert s.shape == (64, 16) and s.dtype == np.float32 and s.min() >= 0.0 and s.max() <= 1.0
+    r = _cli("plot", "samples", "--run", "run", "--samples", "s.npy", "--out", "grid.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    assert Image.open(tmp_path / "grid.png").size[0] > 100
+
+
+def test_image_grid_puts_each_image_upright_in_its_cell():
+    from scorefield.plot import figure_to_array, image_grid
+
+    imgs = np.zeros((3, 1, 2, 3), np.float32)
+    imgs[1, 0, 0, :] = 1.0  # image 1: its top row white
+    fig = image_grid(imgs.reshape(3, -1), (1, 2, 3), columns=2, row_labels=["a", "b"], title="t")
+    assert len(fig.axes) == 1
+    canvas = fig.axes[0].images[0].get_array()
+    assert canvas.shape == (2 * 3 + 1, 2 * 4 + 1)
+    assert np.all(canvas[1, 5:8] == 1.0) and np.all(canvas[2, 5:8] == 0.0) and np.all(canvas[1, 1:4] == 0.0)
+    assert figure_to_array(fig).ndim == 3

@@ -226,6 +226,8 @@ def _samples(args, run_dir):
         given = load_samples(path, dim if isinstance(dim, int) else None)  # before JAX starts
     r = _load(args, run_dir)
     dataset = r.dataset()
+    if getattr(dataset, "image_shape", None) is not None:
+        return _image_samples(args, r, dataset, given, path)
     if given is not None:
         x, n = given, len(given)
         title = f"{dataset.spec}: target vs {n:,} samples from {Path(path).name}"
@@ -255,6 +257,41 @@ def _samples(args, run_dir):
 
     data = np.asarray(dataset.sample(seed_key((args.seed + 1) % SEED_LIMIT, raw=True), max(n, 2000)))
     return plot.data_vs_samples(data, x, lims=lims, bins=bins, title=title)
+
+
+def _image_samples(args, r, dataset, given, path):
+    """A grid of image samples: the file's (10 a row), or fresh ones of the run's sampler,
+    one row per label for a class-conditional run (its guidance weight 1)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from .. import plot
+    from .. import samplers as S
+    from ..data import to_image_units
+    from ._sample import image_plan
+
+    shape = tuple(dataset.image_shape)
+    if given is not None:
+        x = to_image_units(given[:100])
+        return plot.image_grid(x, shape, title=f"{dataset.spec}: {len(x)} samples from {Path(path).name}")
+    sampler, init = _sampler(r, args)
+    chunk, block = image_plan(65536)
+    if r.n_classes:
+        per = max(1, min(10, (args.n or 100) // r.n_classes))
+        rows = []
+        for label in range(r.n_classes):
+            res = S.sample(sampler, r.score_fn(ema=args.ema, label=label), seed_key((args.seed + label) % SEED_LIMIT),
+                           n=per, dim=int(dataset.dim), init=init, chunk_size=chunk, block_size=block)
+            rows.append(to_image_units(res.samples))
+        return plot.image_grid(np.concatenate(rows), shape, columns=per, row_labels=list(range(r.n_classes)),
+                               title=f"{dataset.spec}: {per} fresh samples per label of {r.path.name} "
+                                     f"(step {r.step}, {_sampler_name(sampler)}); one row per label")
+    n = min(args.n or 100, 100)
+    res = S.sample(sampler, r.score_fn(ema=args.ema), seed_key(args.seed), n=n, dim=int(dataset.dim), init=init,
+                   chunk_size=chunk, block_size=block)
+    return plot.image_grid(to_image_units(res.samples), shape,
+                           title=f"{dataset.spec}: {n} fresh samples of {r.path.name} (step {r.step}, {_sampler_name(sampler)})")
 
 
 def _density(args, run_dir):

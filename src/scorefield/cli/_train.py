@@ -37,7 +37,7 @@ def register(sub) -> None:
     )
     p.add_argument("--data", metavar="SPEC", help="data spec: mnist, mnist:label=L,index=K, image:PATH, toy:NAME, points:PATH, ...")
     p.add_argument("--out", metavar="RUN", required=True, help="run directory to create (or continue with --resume)")
-    p.add_argument("--preset", choices=("default", "seed", "fast"),
+    p.add_argument("--preset", choices=("default", "seed", "fast", "images"),
                    help="hyperparameters: default (ours; the default), seed (the reference walkthrough exactly), fast (seconds)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of configuration keys, applied over the preset")
     p.add_argument("--steps", type=positive_int, help="number of training steps (total, also when resuming)")

@@ -272,6 +272,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=512, steps=12_000, lr=1e-2, lr_schedule="cosine", warmup_steps=200,
         grad_clip=1.0, ema_decay=0.999, steps_per_call=50, log_every=100, checkpoint_every=2000,
     ),
+    # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
+    # class-conditional where the data have labels (10% of labels dropped for guidance),
+    # one log-uniform sigma per sample, and a few-step sampler (Heun, 30 evaluations).
+    # Sized for 2 CPU cores; see BENCHMARKS.md for what it reaches in how many seconds.
+    "images": dict(
+        net="auto", objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
+        net_options={"channels": 32, "downsamples": 2},
+        batch_size=64, steps=3000, lr=2e-3, lr_schedule="cosine", warmup_steps=100,
+        grad_clip=1.0, ema_decay=0.999, label_dropout=0.1, steps_per_call=50, log_every=50, checkpoint_every=500,
+        sampler={"name": "heun", "nfe": 30},
+    ),
     # Seconds, for tests and `demo --fast`.
     "fast": dict(
         net="auto", n_features=64, feature_scale=8.0, width=32, depth=2,
@@ -284,7 +295,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides) -> TrainConfig:
-    """The named preset (`seed`, `default`, `fast`) with `overrides` applied."""
+    """The named preset (`seed`, `default`, `fast`, `images`) with `overrides` applied."""
     if name not in PRESETS:
         raise ConfigError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
     return TrainConfig.from_dict({**PRESETS[name], **overrides}, source=f"preset {name}")
