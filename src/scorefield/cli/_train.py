@@ -46,6 +46,9 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint: alone (with --steps to extend it), or "
                    "added to the run's own command (every option must be the run's)")
+    p.add_argument("--accept-changed-data", action="store_true",
+                   help="with --resume: continue although the data file differs from the one the run was trained on "
+                   "(its SHA-256 is recorded in config.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--net", metavar="NAME", help="a registered score network, or auto (grid for D <= 2, sigma above); "
                    "default: the preset's (or --config's)")
@@ -130,7 +133,7 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
 
 
 # the Python API's argument wording -> the command line's flags
-_FLAG_WORDING = ((r"\bresume=True", "--resume"), (r"\bresume=False", "without --resume"),
+_FLAG_WORDING = ((r"\baccept_changed_data=True", "--accept-changed-data"), (r"\bresume=True", "--resume"), (r"\bresume=False", "without --resume"),
                  (r"(?<![\w.-])out=", "--out "), (r"(?<![\w.-])steps=", "--steps "),
                  (r"\(lr in the config\)", "(--config with lr)"))
 
@@ -194,14 +197,18 @@ def run(args: argparse.Namespace) -> int:
         if config.net == "auto":  # the flags given must be options of the network the data choose
             _component_flags(args, {}, net=auto_net(dataset.dim, getattr(dataset, "image_shape", None)))
         config = resolve(config, dataset)
-    if lead and not args.quiet and not args.resume:
-        print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)", file=sys.stderr)
+    def banner() -> None:  # once every check has passed: an error line never follows it
+        if not args.quiet and not args.resume:
+            print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)",
+                  file=sys.stderr)
+
     progress = False if args.quiet else None
     try:
         if config is None:
-            result = resume(args.out, steps=args.steps, progress=progress)
+            result = resume(args.out, steps=args.steps, progress=progress, accept_changed_data=args.accept_changed_data)
         else:
-            result = train(config, args.out, resume=args.resume, dataset=dataset, progress=progress)
+            result = train(config, args.out, resume=args.resume, dataset=dataset, progress=progress,
+                           accept_changed_data=args.accept_changed_data, on_start=banner if lead else None)
     except ScorefieldError as e:
         raise _flags(e) from None
     except KeyboardInterrupt as e:

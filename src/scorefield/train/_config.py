@@ -117,6 +117,9 @@ class TrainConfig:
     dim: int | None = None
     image_shape: list | None = None  # [C, H, W] for image data in pixel space
     n_classes: int | None = None  # labels the model is conditioned on (0: unconditional)
+    # the data file a run was trained on ({"path", "sha256", "bytes"}; None for data without a
+    # file), recorded when a run starts so that a resumed run notices a changed file
+    data_file: Any = None
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes).validate()
@@ -190,6 +193,9 @@ class TrainConfig:
                     component_options(self, kind)
                 except ConfigError as e:
                     raise ConfigError(f"{source}: {e}") from None
+        if self.data_file is not None and not (isinstance(self.data_file, dict)
+                                               and isinstance(self.data_file.get("sha256"), str)):
+            raise ConfigError(f"{source}: data_file={self.data_file!r} must be null or a table with the sha256 of the data file")
         if not (isinstance(self.injected, list) and set(self.injected) <= {"model", "objective", "optimizer"}):
             raise ConfigError(f"{source}: injected={self.injected!r} must list some of model, objective, optimizer")
         _validate_ranges(self, source)

@@ -22,10 +22,11 @@ import numpy as np
 import optax
 
 from .. import _fs
-from .._errors import ComponentRequiredError, DivergenceError, InputError
+from .._errors import ComponentRequiredError, DivergenceError, InputError, ScorefieldError
 from . import _checkpoint as ckpt
 from ._build import build_model, build_objective, build_optimizer, is_resolved, keys, resolve
 from ._config import TrainConfig, read_config_json
+from ._memory import check_levels, check_train_memory
 from ._multiprocess import broadcast_arrays, broadcast_json, check_same_data, is_lead, make_mesh, on_lead, replicate
 from ._rundir import (CONFIG, METRICS, Progress, check_free_space, lock_run_dir, log_lines, prepare_run_dir,
                       remove_stale_temporaries, truncate_metrics, write, write_local)
@@ -46,6 +47,8 @@ def train(
     resume: bool = False,
     progress: bool | None = None,
     on_chunk: Callable[[int, float], None] | None = None,
+    accept_changed_data: bool = False,
+    on_start: Callable[[], None] | None = None,
 ):
     """Train a score model and write the run directory `out`.
 
@@ -70,6 +73,12 @@ def train(
             (config.json), except `steps`, which may extend the run.
         progress: show a progress bar; default: when stderr is a terminal.
         on_chunk: called as ``on_chunk(step, mean loss)`` after every compiled call.
+        accept_changed_data: with `resume`, continue although the data file's content
+            differs from the one the run was trained on (its SHA-256, recorded in
+            config.json); otherwise that is a DataSpecError.
+        on_start: called once on process 0 when every check has passed and the run
+            directory is written, just before the first compiled call (e.g. to print a
+            banner that no error line can follow).
     Returns:
         the finished :class:`scorefield.train.Run`.
     Raises:
@@ -77,6 +86,11 @@ def train(
         ConfigError naming an option that differs from the run's when resuming;
         KeyboardInterrupt after writing a checkpoint of the last completed call.
     """
+    out = Path(out)
+    run_config = None
+    if resume:  # a changed data file is named before it is loaded (it may no longer fit the run)
+        run_config = _read_run_config(out)
+        _check_data(run_config, out, accept_changed_data)
     if dataset is None:  # bad data specs fail before anything is written
         from ..data import load
 
@@ -85,12 +99,10 @@ def train(
         config = resolve(config, dataset)  # so does a config that does not fit the data
     given = {"model": model, "objective": objective, "optimizer": optimizer}
     config = config.replace(injected=[k for k in _COMPONENTS if given[k] is not None])
-    out = Path(out)
     if resume:
-        run_config = _read_run_config(out)
         _check_same_config(config, run_config, out)
         config = run_config.replace(steps=config.steps)
-    return _fit(config, out, resume, dataset, given, progress, on_chunk)
+    return _fit(config, out, resume, dataset, given, progress, on_chunk, accept_changed_data, on_start)
 
 
 def resume(
@@ -103,6 +115,8 @@ def resume(
     dataset=None,
     progress: bool | None = None,
     on_chunk: Callable[[int, float], None] | None = None,
+    accept_changed_data: bool = False,
+    on_start: Callable[[], None] | None = None,
 ):
     """Continue the run in `out` from its last checkpoint, with its own config.json.
 
@@ -112,17 +126,39 @@ def resume(
             default the run's.
         model, objective, optimizer: the instances the run was trained with, where it was
             (config.json's ``injected``); otherwise built from config.json.
-        dataset, progress, on_chunk: as for :func:`train`.
+        dataset, progress, on_chunk, accept_changed_data, on_start: as for :func:`train`.
     Returns:
         the finished :class:`scorefield.train.Run`; a run stopped after k steps and resumed
         ends with the same parameters as an uninterrupted run (same seed).
     """
     out = Path(out)
     config = _read_run_config(out)
+    _check_data(config, out, accept_changed_data)
     if steps is not None and steps != config.steps:
         config = config.replace(steps=steps)
     given = {"model": model, "objective": objective, "optimizer": optimizer}
-    return _fit(config, out, True, dataset, given, progress, on_chunk)
+    return _fit(config, out, True, dataset, given, progress, on_chunk, accept_changed_data, on_start)
+
+
+def _fingerprint(spec: str) -> dict | None:
+    """The data file's fingerprint, or None when the spec names no readable file (a dataset
+    given as an instance may not need one)."""
+    from .._errors import DataSpecError
+    from ..data import data_fingerprint
+
+    try:
+        return data_fingerprint(spec)
+    except DataSpecError:
+        return None
+
+
+def _check_data(config: TrainConfig, out: Path, accept: bool) -> None:
+    """DataSpecError (exit 2) naming the file when the data file of the run in `out` has
+    changed since it was recorded, unless `accept` (checked on process 0, raised on all)."""
+    from ..data import check_data_unchanged
+
+    on_lead(lambda: check_data_unchanged(config.data, config.data_file, accept=accept, flag="accept_changed_data=True")
+            and None)
 
 
 def _read_run_config(out: Path) -> TrainConfig:
@@ -137,24 +173,26 @@ def _check_same_config(given: TrainConfig, run: TrainConfig, out: Path) -> None:
     `steps` must be equal to resume; components given as instances are checked later)."""
     a = json.loads(json.dumps(given.to_dict()))
     b = run.to_dict()
-    differ = [k for k in a if k not in ("steps", "injected") and a[k] != b.get(k)]
+    differ = [k for k in a if k not in ("steps", "injected", "data_file") and a[k] != b.get(k)]
     if differ:
         what = "; ".join(f"{k}: the run has {b.get(k)!r}, given {a[k]!r}" for k in differ)
         raise InputError(f"cannot resume the run in {out} with other options ({what}); "
                          "resume with the run's own options (only steps may change) or train a new run")
 
 
-def _fit(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, progress, on_chunk):
+def _fit(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, progress, on_chunk,
+         accept_changed_data: bool = False, on_start=None):
     locks: list = []  # process 0's lock of `out`, held until the run ends, however it ends
     try:
-        return _fit_locked(config, out, resume, dataset, given, progress, on_chunk, locks)
+        return _fit_locked(config, out, resume, dataset, given, progress, on_chunk, locks, accept_changed_data,
+                           on_start)
     finally:
         for lock in locks:
             lock.release()
 
 
 def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: dict, progress, on_chunk,
-                locks: list):
+                locks: list, accept_changed_data: bool = False, on_start=None):
     from ._run import Run
 
     if dataset is None:
@@ -163,6 +201,12 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
         dataset = load(config.data)
     if not is_resolved(config):
         config = resolve(config, dataset)
+    if config.dim is not None and int(dataset.dim) != int(config.dim):  # a changed file accepted, or an old run
+        raise InputError(f"the data {config.data} now have dimension {int(dataset.dim)} but the run in {out} was "
+                         f"trained on {config.dim}-D data; give data of dimension {config.dim}, or train a new run")
+    if not resume or accept_changed_data or config.data_file is None:
+        # what the run trains on from now, recorded in config.json (a resumed run checks it)
+        config = config.replace(data_file=on_lead(lambda: _fingerprint(config.data)))
     missing = [k for k in config.injected if given[k] is None]
     if missing:
         raise ComponentRequiredError(
@@ -176,7 +220,13 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
         config = TrainConfig.from_dict(broadcast_json(config.to_dict()), source="process 0")
     # the pieces, built once (or the instances given)
     optimizer = given["optimizer"] if given["optimizer"] is not None else build_optimizer(config)
+    if given["objective"] is None:
+        check_levels(int(config.n_levels))  # the noise grid is built with the objective
     objective = given["objective"] if given["objective"] is not None else build_objective(config)
+    # memory estimated from shapes before the network is allocated (a lower bound: what cannot fit is refused)
+    check_train_memory(config, objective, (lambda: given["model"]) if given["model"] is not None
+                       else (lambda: build_model(config, key=keys(config)["model"])),
+                       optimizer=optimizer, dataset=dataset if jax.process_count() == 1 else None)
     model = given["model"] if given["model"] is not None else build_model(config, key=keys(config)["model"])
 
     loaded: dict = {}
@@ -224,6 +274,8 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
                        ema_decay=config.ema_decay, mesh=mesh, **_conditioning(config, model, dataset))
     n_devices = 1 if mesh is None else int(mesh.devices.size)  # recorded: what the batch was sharded over
     step = int(state.step)
+    if lead and on_start is not None:
+        on_start()
     bar = Progress(config.steps, step, lead and (sys.stderr.isatty() if progress is None else progress))
     t0 = time.perf_counter()
     # (state, loss window) after the last completed call, replaced in one assignment so that a
@@ -247,8 +299,19 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
         with (open(out / METRICS, "a") if lead else contextlib.nullcontext()) as log:
             while step < config.steps:
                 n = min(config.steps_per_call, config.steps - step, config.checkpoint_every - step % config.checkpoint_every)
-                new_state, losses = chunk(current[0], static, dataset, n)
-                losses = np.asarray(losses)
+                try:
+                    new_state, losses = chunk(current[0], static, dataset, n)
+                    losses = np.asarray(losses)
+                except Exception as e:  # noqa: BLE001 - XLA's out-of-memory (or another failure) at run time
+                    if lead and not resume and last_saved < 0 and step == 0:
+                        log.close()
+                        _undo_new_run(out)  # the first call failed: leave the directory as it was
+                    if "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower():
+                        raise ScorefieldError(
+                            f"training ran out of memory in its first compiled call (batch_size={config.batch_size}, "
+                            f"steps_per_call={config.steps_per_call}); lower batch_size or use a smaller network"
+                            + ("" if resume or step else "; nothing was written")) from None
+                    raise
                 bad = np.flatnonzero(~np.isfinite(losses))
                 if bad.size:
                     s_bad = step + int(bad[0])
@@ -297,3 +360,14 @@ def _conditioning(config: TrainConfig, model, dataset) -> dict:
             and hasattr(dataset, "sample_labelled") and getattr(dataset, "n_classes", 0)):
         return {}
     return {"n_classes": n, "label_dropout": float(config.label_dropout)}
+
+
+def _undo_new_run(out: Path) -> None:
+    """Remove what opening a new run wrote (config.json, the empty log), so that a run whose
+    first compiled call failed leaves no run behind and the same command can be rerun; the
+    lock file goes when the lock is released."""
+    for name in (CONFIG, METRICS):
+        try:
+            (out / name).unlink(missing_ok=True)
+        except OSError:
+            pass
