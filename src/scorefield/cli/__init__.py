@@ -97,6 +97,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one line and exit code 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
+        # a value with a newline or another control character is echoed escaped: still one line
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

@@ -67,3 +67,61 @@ def worded(e: Exception, wording) -> Exception:
 
 def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def spec_path(spec: str) -> str | None:
+    """The file a data spec string reads (points:PATH, image:PATH[,opts], mnist-idx:PATH[,opts]),
+    without importing the data package (and JAX); None for data without a file."""
+    import re
+
+    kind, colon, rest = str(spec).partition(":")
+    if not colon or kind.strip().lower() not in ("points", "image", "mnist-idx"):
+        return None
+    if kind.strip().lower() == "points":
+        return rest.replace("\\,", ",")
+    return re.split(r"(?<!\\),", rest)[0].replace("\\,", ",")
+
+
+def run_inputs(run_dir) -> dict[str, str]:
+    """The files a run reads when it is loaded: its data file (from config.json), if any."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads((Path(run_dir) / "config.json").read_text()).get("data", "")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    path = spec_path(data) if isinstance(data, str) else None
+    return {} if not path else {f"the data file of --run {run_dir}": path}
+
+
+def check_output(path, flag: str, inputs: dict[str, str | None]) -> None:
+    """Refuse (InputError, exit 2), before any work, an output that would destroy an input or
+    cannot be written: `path` the same file as one of `inputs` (description -> path), an
+    existing directory, or a place whose nearest existing folder is not a writable directory.
+    (Folders that do not exist yet are created by the writers.)"""
+    import os
+    from pathlib import Path
+
+    from .._errors import InputError
+
+    out = Path(path)
+    for what, p in inputs.items():
+        if p is None:
+            continue
+        try:
+            same = os.path.exists(p) and out.exists() and os.path.samefile(out, p)
+        except OSError:
+            same = False
+        if same or Path(os.path.abspath(out)) == Path(os.path.abspath(p)):
+            raise InputError(f"{flag} {path} is {what}, an input of this command; give another file name")
+    if out.is_dir():
+        raise InputError(f"{flag} {path} is a directory; give a file name")
+    parent = Path(os.path.abspath(out)).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{flag} {path} cannot be written: {parent} is a file, not a directory; give another path")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError(f"{flag} {path} cannot be written (permission denied or a read-only file system); "
+                         "give a writable path")

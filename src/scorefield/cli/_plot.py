@@ -99,17 +99,55 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import plot
 
-    if args.kind == "loss":
-        fig = plot.loss_curve(run_dir / "metrics.jsonl")
-    elif args.kind == "animate":
-        _animate(args, run_dir, out)
-        print(f"wrote {out}")
-        return 0
-    else:
-        fig = _DRAW[args.kind](args, run_dir)
-    plot.save_figure(fig, out, dpi=args.dpi)
+    from .._errors import ScorefieldError
+
+    try:
+        if args.kind == "loss":
+            fig = plot.loss_curve(run_dir / "metrics.jsonl")
+        elif args.kind == "animate":
+            _animate(args, run_dir, out)
+            print(f"wrote {out}")
+            return 0
+        else:
+            fig = _DRAW[args.kind](args, run_dir)
+        plot.save_figure(fig, out, dpi=args.dpi)
+    except OSError as e:  # disk full, read-only, removed folder: one line, exit 1
+        raise ScorefieldError(f"could not write {out} ({e.strerror or type(e).__name__}); "
+                              "free disk space or choose another path") from None
     print(f"wrote {out}")
     return 0
+
+
+# the largest figure drawn (inches; the annealing strip and pair plots are the widest)
+MAX_FIGURE_INCHES = (18.0, 14.0)
+MAX_PIXELS_PER_SIDE = 2**16 - 1  # Agg's limit
+MAX_BINS = 4096  # a histogram finer than this has more bins than the figure has pixels
+
+
+def _check_sizes(args) -> None:
+    """--dpi and --bins against what a raster (and a histogram) of that size needs in
+    memory, and Agg's pixel limit; exit 2 naming the largest value that fits."""
+    import math
+
+    from .._errors import InputError
+    from .._limits import available_memory, fmt_bytes
+
+    free = available_memory()
+    w, h = MAX_FIGURE_INCHES
+    # RGBA bytes, twice (the canvas and the encoder's copy)
+    dpi_mem = int(math.sqrt(free / (8 * w * h)))
+    dpi_max = max(1, min(dpi_mem, int(MAX_PIXELS_PER_SIDE / w)))
+    if args.dpi > dpi_max:
+        need = 8 * w * h * args.dpi**2
+        raise InputError(f"--dpi {args.dpi} makes figures of up to {int(w * args.dpi)} x {int(h * args.dpi)} pixels "
+                         f"(about {fmt_bytes(need)} of memory); the largest --dpi that fits is {dpi_max}")
+    if args.bins is not None:
+        bins_mem = int(math.sqrt(free / (8 * 8)))  # float64 counts and the image drawn from them, several copies
+        bins_max = max(1, min(MAX_BINS, bins_mem))
+        if args.bins > bins_max:
+            raise InputError(f"--bins {args.bins} is too many: a {args.bins} x {args.bins} histogram needs about "
+                             f"{fmt_bytes(64 * args.bins**2)} of memory and has more bins than the figure has pixels; "
+                             f"the largest --bins allowed is {bins_max}")
 
 
 def _check_before_jax(args, run_dir, out) -> None:
@@ -118,6 +156,11 @@ def _check_before_jax(args, run_dir, out) -> None:
 
     from .._errors import InputError
 
+    from ._common import check_output, run_inputs
+
+    inputs = {**run_inputs(run_dir), "--samples": getattr(args, "samples", None)}
+    check_output(out, "--out", inputs)
+    _check_sizes(args)
     if args.kind == "animate" and out.suffix.lower() == ".mp4":
         from .._ffmpeg import find_ffmpeg
 
@@ -342,6 +385,11 @@ def _draw(r, n: int, args, *, trajectory_every: int | None):
     from .. import samplers as S
 
     sampler, init = _sampler(r, args)
+    from .._limits import check_sample_memory, sample_frames
+
+    dim = int(r.dataset().dim)
+    frames = sample_frames(sampler, trajectory_every)
+    check_sample_memory(n, dim, frames, n_name="--n ")  # the frames are the figure's, not an option
     return S.sample(sampler, r.score_fn(ema=args.ema), seed_key(args.seed), n=n, dim=int(r.dataset().dim), init=init,
                     trajectory_every=trajectory_every)
 

@@ -144,6 +144,12 @@ def run(args) -> int:
     if traj_out is not None and traj_out.resolve() == out.resolve():
         raise InputError(f"--trajectory {args.trajectory} is the same file as --out {args.out}; "
                          "give two different file names")
+    from ._common import check_output, run_inputs, spec_path
+
+    inputs = run_inputs(args.run) if args.run else {f"the data file of --exact {args.exact}": spec_path(args.exact)}
+    check_output(out, "--out", inputs)
+    if traj_out is not None:
+        check_output(traj_out, "--trajectory", inputs)
     SAMPLERS = _registry()
     name = args.sampler
     try:
@@ -210,6 +216,8 @@ def run(args) -> int:
                               f"or an --exact target has; this run's network gives a score only, so use a score "
                               f"sampler ({_score_only(SAMPLERS)})") from None
         raise flag_error(e) from None
+    if args.exact and not isinstance(sampler, S.AbstractLogDensitySampler):
+        _check_unsmoothed(sampler, data.target, args.exact)
     if given_init is not None:
         init = given_init
     log_prob = context.log_prob_for(sampler)
@@ -217,7 +225,13 @@ def run(args) -> int:
     for p in (out, traj_out):
         if p is not None:
             _remove_stale_temporaries(p)
-    _check_room([(out, args.n * context.dim * 4 + 4096)])
+    from .._limits import check_sample_memory, sample_frames
+
+    every = args.trajectory_every if traj_out else None
+    frames = sample_frames(sampler, every)
+    check_sample_memory(args.n, context.dim, frames, every=every, n_name="--n ", every_name="--trajectory-every ")
+    _check_room([(out, args.n * context.dim * 4 + 4096)]
+                + ([(traj_out, frames * args.n * context.dim * 4 + 4096)] if traj_out else []))
     chunk_size, block_size = args.chunk_size, None
     if args.run and run_.image_shape is not None:
         # a U-Net holds tens of feature maps per particle: bound the particles in flight
@@ -259,6 +273,27 @@ def image_plan(chunk_size: int) -> tuple[int, int | None]:
     import jax
 
     return min(int(chunk_size), IMAGE_CHUNK), (IMAGE_CPU_BLOCK if jax.default_backend() == "cpu" else None)
+
+
+def _check_unsmoothed(sampler, target, spec: str) -> None:
+    """--sigma 0 (the unsmoothed density) with a score sampler on an image or grid target:
+    that density is constant inside each pixel, so its score is zero almost everywhere (and
+    the smoothed score at sigma 0 is 0/0); refuse with the smallest useful sigma instead of
+    diverging at step 0. Log-density samplers (mala, hmc, nuts) take sigma 0 on any target."""
+    from ..targets import GridDensity
+
+    if not isinstance(target, GridDensity):
+        return
+    try:
+        zero = any(float(sampler.level_sigma(lv)) == 0.0 for lv in range(int(sampler.n_levels)))
+    except Exception:  # noqa: BLE001 - a sampler whose levels cannot be listed: nothing to check
+        return
+    if zero:
+        pixel = 1.0 / max(int(target.height), int(target.width)) if hasattr(target, "height") else None
+        hint = f", e.g. one pixel: --sigma {pixel:.3g}" if pixel else ""
+        raise ConfigError(f"--sigma 0 asks {sampler.name} for the unsmoothed density of --exact {spec}, which is constant "
+                          f"inside each pixel, so its score is zero almost everywhere and no score sampler can follow "
+                          f"it; give --sigma > 0{hint}, or a log-density sampler (mala, hmc, nuts), which takes sigma 0")
 
 
 def _score_only(SAMPLERS) -> str:

@@ -435,6 +435,9 @@ def sample(
     every = None if trajectory_every is None else int(trajectory_every)
     dist, x_given, dim = _starts(sampler, init, n, dim)
     plan = _plan(sampler, n, dim, chunk_size, block_size, max_steps_per_call, every)
+    from .._limits import check_sample_memory, sample_frames  # before anything is allocated (issue 14)
+
+    check_sample_memory(n, dim, sample_frames(sampler, every, max_steps_per_call), every=every)
 
     init_key, run_key = jax.random.split(key)
     out = np.empty((n, dim), np.float32)

@@ -157,6 +157,8 @@ def _check_data(config: TrainConfig, out: Path, accept: bool) -> None:
     changed since it was recorded, unless `accept` (checked on process 0, raised on all)."""
     from ..data import check_data_unchanged
 
+    if config.data_file is None:  # data without a file (or a run from before data files were recorded)
+        return
     on_lead(lambda: check_data_unchanged(config.data, config.data_file, accept=accept, flag="accept_changed_data=True")
             and None)
 
@@ -255,11 +257,13 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
             book = {"wall0": float(meta.get("wall", 0.0)),
                     "window": [float(v) for v in meta.get("loss_window", [])[-config.log_every:]],
                     "last_saved": done}
-            truncate_metrics(out / METRICS, book["last_saved"])
+            # the room for the checkpoints first, then the log: a full disk changes nothing
+            check_free_space(out, to_arrays(*loaded["state"]))
+            write_local(out / METRICS, lambda: truncate_metrics(out / METRICS, book["last_saved"]), done)
         else:
             loaded["state"] = init_state(model, optimizer)
             (out / METRICS).unlink(missing_ok=True)
-        check_free_space(out, to_arrays(*loaded["state"]))
+            check_free_space(out, to_arrays(*loaded["state"]))
         write_local(out / CONFIG, lambda: _fs.write_json_atomic(out / CONFIG, config.to_dict()), book["last_saved"])
         return book
 
