@@ -133,7 +133,8 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
 
 
 # the Python API's argument wording -> the command line's flags
-_FLAG_WORDING = ((r"\baccept_changed_data=True", "--accept-changed-data"), (r"\bresume=True", "--resume"), (r"\bresume=False", "without --resume"),
+_FLAG_WORDING = ((r"\baccept_changed_data=True", "--accept-changed-data"),
+                 (r"\bresume=True", "--resume"), (r"\bresume=False", "without --resume"),
                  (r"(?<![\w.-])out=", "--out "), (r"(?<![\w.-])steps=", "--steps "),
                  (r"\(lr in the config\)", "(--config with lr)"))
 
