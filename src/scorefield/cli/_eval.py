@@ -188,6 +188,11 @@ def format_table(r: dict) -> str:
         "energy_distance": "energy distance",
         "mmd2": f"MMD^2 (h={_fmt(r.get('mmd_bandwidth', math.nan))})",
         "sliced_wasserstein": "sliced Wasserstein-2",
+        "marginal_ks_max": "marginal KS, worst coordinate",
+        "marginal_ks_mean": "marginal KS, mean of coordinates",
+        "outside_shells": "outside every 3-sigma shell",
+        "within_std_ratio": "within-component std / true",
+        "mode_weights_max_error": "mode weights, max |error|",
     }
     for key, label in names.items():
         if key in r:

@@ -51,7 +51,9 @@ def _summary(path, c: dict, n_params: int, step: int, last_loss, ckpt: dict, mod
         # only (net = "energy" builds the one energy network).
         "model": model,
         "parameters": n_params,
-        **{k: c[k] for k in _FIELDS[3:8]},
+        **{k: c[k] for k in _FIELDS[3:7]},
+        "sigma_rule": c.get("sigma_rule") or None,
+        **{k: c[k] for k in _FIELDS[7:8]},
         "steps_done": step,
         "steps_total": c["steps"],
         "batch_size": c["batch_size"],

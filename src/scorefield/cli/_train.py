@@ -189,19 +189,23 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace(data=absolute_spec(config.data))
     lead = _join_processes(args)
     dataset = None
-    if config is not None and not args.resume:  # data that cannot be read, or do not fit the config, fail before the first line
+    if config is not None and not args.resume:  # resolved here: the first line says what was chosen
         from ..data import load
-        from ..train import resolve
+        from ..train import resolve as resolve_config
         from ..train._build import auto_net
 
-        dataset = load(config.data)
-        if config.net == "auto":  # the flags given must be options of the network the data choose
-            _component_flags(args, {}, net=auto_net(dataset.dim, getattr(dataset, "image_shape", None)))
-        config = resolve(config, dataset)
+        try:
+            dataset = load(config.data)
+            if config.net == "auto":  # the flags given must be options of the network the data choose
+                _component_flags(args, {}, net=auto_net(dataset.dim, getattr(dataset, "image_shape", None)))
+            config = resolve_config(config, dataset)
+        except ScorefieldError as e:
+            raise _flags(e) from None
+
     def banner() -> None:  # once every check has passed: an error line never follows it
         if not args.quiet and not args.resume:
-            print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps)",
-                  file=sys.stderr)
+            print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps, "
+                  f"net {config.net}); {config.sigma_rule}", file=sys.stderr)
 
     progress = False if args.quiet else None
     try:

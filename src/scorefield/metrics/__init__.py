@@ -14,6 +14,7 @@ from ._images import frechet_distance, image_report
 from ._hist import cell_counts, hist_tv, hist_tv_floor, image_probs
 from ._mmd import median_bandwidth, mmd2
 from ._modes import mode_weights, responsibilities
+from ._points import marginal_ks, outside_shells, within_std_ratio
 from ._sliced import sliced_wasserstein, wasserstein_1d
 
 __all__ = [
@@ -27,12 +28,15 @@ __all__ = [
     "hist_tv",
     "hist_tv_floor",
     "image_probs",
+    "marginal_ks",
     "median_bandwidth",
     "mmd2",
     "mode_weights",
+    "outside_shells",
     "perturbed_points",
     "responsibilities",
     "sliced_wasserstein",
     "two_sample_floor",
     "wasserstein_1d",
+    "within_std_ratio",
 ]

@@ -23,6 +23,7 @@ from ._floor import Floor, floor_of, two_sample_floor
 from ._hist import hist_tv, hist_tv_floor
 from ._mmd import median_bandwidth, mmd2
 from ._modes import mixture_params, mode_weights
+from ._points import point_metrics
 from ._sliced import sliced_wasserstein
 
 
@@ -66,6 +67,11 @@ def evaluate(
       samples and a reference of the same size: exact samples of the data where it has
       an exact sampler, or the point set itself (at most `max_points` of it) for point
       files. Floors: the same metric with exact draws of the data in place of the samples.
+    - D >= 3: `marginal_ks` (the KS distance of each coordinate, pairwise samples against
+      the reference), `marginal_ks_max`, `marginal_ks_mean` with floors; for a Gaussian-
+      mixture target also `outside_shells` (fraction outside every component's 3-sigma
+      ellipsoid), `within_std_ratio` (spread about the nearest component / truth) and
+      `mode_weights_max_error`, with floors (see `metrics._points`).
     - with `score_fn` and `sigmas`, where the data has an exact smoothed score:
       `fisher_divergence` E|s_theta(x, sigma) - s(x, sigma)|^2 per level (x from
       p_sigma, `n_fisher` points) and `fisher_relative`, the same over E|s(x, sigma)|^2.
@@ -139,6 +145,12 @@ def evaluate(
             metric, dataset.sample, k, m, key=next(keys), reference=reference, repeats=repeats
         )
         _put(out, name, metric(x, y), floor)
+    if dim >= 3:  # per-coordinate KS; spurious samples, spread, mode weights of mixtures
+        for name, v in point_metrics(dataset, samples, x, y, reference, key=next(keys), repeats=repeats).items():
+            if isinstance(v, tuple):
+                _put(out, name, *v)
+            else:
+                out[name] = [float(a) for a in v]
 
     if score_fn is not None and sigmas is not None:
         if isinstance(target, SmoothedTarget):

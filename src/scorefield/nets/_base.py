@@ -28,6 +28,7 @@ class NetContext:
         key: the model's PRNG key.
         image_shape: (C, H, W) for image data in pixel space (D = C*H*W), else None.
         n_classes: labels the network is conditioned on (0: unconditional).
+        sigma_data: the data's RMS deviation from `centre` per coordinate, or None.
     """
 
     dim: int
@@ -37,6 +38,7 @@ class NetContext:
     key: PRNGKeyArray
     image_shape: tuple[int, ...] | None = None
     n_classes: int = 0
+    sigma_data: float | None = None
 
 
 class ScoreNet(eqx.Module):

@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._errors import ConfigError
 from ..losses import OBJECTIVES, Objective, ObjectiveContext
 from ..nets import NETS, NetContext, ScoreNet
-from ..noise import geometric, sigma_max_ncsnv2
+from ..noise import geometric, sigma_max_ncsnv2, sigma_min_from_data
 from ._config import TrainConfig, component_options
 
 _RESOLVE_SAMPLES = 4096
@@ -51,13 +51,11 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     if spread == 0.0 and auto:
         raise ConfigError(f"the data {config.data} have no spread (every sample is the same point), so "
                           f"{'/'.join(auto)}=\"auto\" cannot be set from them; give at least two distinct points")
-    if config.sigma_max == "auto":
-        changes["sigma_max"] = sigma_max_ncsnv2(x)
+    if config.sigma_data == "auto":
+        centre = np.asarray(changes.get("centre", config.centre))
+        changes["sigma_data"] = float(np.sqrt(np.mean((x - centre) ** 2)))
     image_shape = getattr(dataset, "image_shape", None)
-    if config.sigma_min == "auto":
-        smax = changes.get("sigma_max", config.sigma_max)
-        # image data: intensities in [0, 1]; 0.01 is below what the eye tells from noise-free
-        changes["sigma_min"] = min(0.01, 0.5 * smax) if image_shape is not None else 5e-3 * smax
+    changes.update(_noise_range(config, dataset, x))
     if config.net == "auto":
         changes["net"] = auto_net(dim, image_shape)
     if config.image_shape is None and image_shape is not None:
@@ -73,11 +71,46 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
 
 def auto_net(dim: int, image_shape=None) -> str:
     """The network `net = "auto"` stands for on data of dimension `dim`: the U-Net for image
-    data in pixel space (`image_shape` given), feature grids for D <= 2, random Fourier
-    features above."""
+    data in pixel space (`image_shape` given), feature grids for D <= 2, the residual MLP
+    above."""
     if image_shape is not None:
         return "unet"
-    return "grid" if dim <= 2 else "sigma"
+    # measured (BENCHMARKS.md, points): on 8-component mixtures in 16-32 D the Fourier-
+    # feature "sigma" net lands at 3-20x the energy-distance floor, the ResMLP near 1x
+    return "grid" if dim <= 2 else "resmlp"
+
+
+def _noise_range(config: TrainConfig, dataset, x: np.ndarray) -> dict:
+    """sigma_max, sigma_min (and the recipe sampler's last level) from the data where
+    "auto", with a line saying how: sigma_max by NCSNv2's rule; sigma_min for point data by
+    `noise.sigma_min_from_data` (the data's finest scale / 4), and the recipe's sampler then
+    stops there too; image densities keep 5e-3 sigma_max (their pixel size sets the scale;
+    the sampler's 1% of sigma_max resolves it)."""
+    from ..targets import ImageDensity
+
+    out: dict = {}
+    if config.sigma_max == "auto":
+        smax = out["sigma_max"] = sigma_max_ncsnv2(x)
+        why_max = f"sigma_max {smax:.4g}: largest distance between {len(x)} data points (NCSNv2)"
+    else:
+        smax = float(config.sigma_max)
+        why_max = f"sigma_max {smax:.4g}: given"
+    if config.sigma_min != "auto":
+        why_min = f"sigma_min {float(config.sigma_min):.4g}: given"
+    elif getattr(dataset, "image_shape", None) is not None:
+        # image data: intensities in [0, 1]; 0.01 is below what the eye tells from noise-free
+        out["sigma_min"] = min(0.01, 0.5 * smax)
+        why_min = f"sigma_min {out['sigma_min']:.4g}: image data in pixel space (0.01 intensity units)"
+    elif isinstance(getattr(dataset, "target", None), ImageDensity):
+        out["sigma_min"] = 5e-3 * smax
+        why_min = f"sigma_min {out['sigma_min']:.4g}: 5e-3 sigma_max (image density: the pixel size sets the scale)"
+    else:
+        out["sigma_min"], why_min = sigma_min_from_data(x, smax)
+        sampler = dict(config.sampler)
+        if sampler.get("sigma_min") == "auto":  # the recipe's sampler stops at the data's scale too
+            out["sampler"] = {**sampler, "sigma_min": out["sigma_min"]}
+    out["sigma_rule"] = f"{why_max}; {why_min}"
+    return out
 
 
 def sigmas(config: TrainConfig) -> Float[Array, " L"]:
@@ -93,7 +126,8 @@ def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
                          half_width=None if config.half_width == "auto" else float(config.half_width),
                          sigmas=sigmas(config), key=key,
                          image_shape=None if config.image_shape is None else tuple(config.image_shape),
-                         n_classes=int(config.n_classes or 0))
+                         n_classes=int(config.n_classes or 0),
+                         sigma_data=None if config.sigma_data == "auto" else float(config.sigma_data))
     return NETS.get(config.net).from_options(context, **component_options(config, "net"))
 
 
@@ -123,7 +157,7 @@ def is_resolved(config: TrainConfig) -> bool:
     """True when no value that depends on the data is still "auto"."""
     return config.dim is not None and "auto" not in (config.sigma_max, config.sigma_min, config.centre, config.net) and (
         config.net != "grid" or config.half_width != "auto"
-    )
+    ) and (config.net != "resmlp" or config.sigma_data != "auto")
 
 
 def _require_resolved(config: TrainConfig) -> None:

@@ -64,9 +64,12 @@ class TrainConfig:
 
     Noise: sigma is the standard deviation of the Gaussian perturbation in data units.
     `sigma_max = "auto"` applies NCSNv2's rule (largest pairwise distance of a data sample);
-    `sigma_min = "auto"` is sigma_max * 5e-3 (0.01 intensity units for image data in pixel
-    space). `net = "auto"` is "unet" for image data in pixel space, "grid" for data of
-    dimension 1 or 2 and "sigma" above. `centre = "auto"` is the mean of a data sample.
+    `sigma_min = "auto"` is 0.01 intensity units for image data in pixel space, sigma_max *
+    5e-3 for image densities and, for other data, the data's finest scale / 4 within
+    [1e-4, 5e-3] x sigma_max (`noise.sigma_min_from_data`; the recipe's sampler then stops
+    there too); `sigma_rule` records which and why. `net = "auto"` is "unet" for image data
+    in pixel space, "grid" for data of dimension 1 or 2 and "resmlp" above. `centre =
+    "auto"` is the mean of a data sample, `sigma_data = "auto"` its RMS deviation from it.
     """
 
     data: str = "mnist"
@@ -77,6 +80,7 @@ class TrainConfig:
     width: int = 128
     depth: int = 3
     centre: Any = "auto"  # "auto" or a list of D floats
+    sigma_data: Any = "auto"  # resmlp net: per-coordinate data std; "auto" from data
     half_width: Any = "auto"  # grid net: half side of the cube it covers; "auto" from data
     grid_resolutions: list = field(default_factory=lambda: [8, 16, 32, 64])
     grid_features: int = 4
@@ -86,6 +90,7 @@ class TrainConfig:
     n_levels: int = 30
     sigma_min: Any = "auto"
     sigma_max: Any = "auto"
+    sigma_rule: str = ""  # filled by resolve: how sigma_max and sigma_min were chosen, and why
     ssm_projections: int = 1
     # optimisation
     batch_size: int = 512
@@ -181,6 +186,9 @@ class TrainConfig:
                 raise ConfigError(f"{source}: centre={self.centre!r} must be \"auto\" or a list of numbers")
         if self.half_width != "auto" and not (isinstance(self.half_width, (int, float)) and math.isfinite(self.half_width) and self.half_width > 0):
             raise ConfigError(f"{source}: half_width={self.half_width!r} must be a positive number or \"auto\"")
+        if self.sigma_data != "auto" and not (isinstance(self.sigma_data, (int, float)) and not isinstance(self.sigma_data, bool)
+                                               and math.isfinite(self.sigma_data) and self.sigma_data > 0):
+            raise ConfigError(f"{source}: sigma_data={self.sigma_data!r} must be a positive number or \"auto\"")
         if not (isinstance(self.grid_resolutions, (list, tuple)) and self.grid_resolutions
                 and all(isinstance(r, int) and r >= 2 for r in self.grid_resolutions)):
             raise ConfigError(f"{source}: grid_resolutions={self.grid_resolutions!r} must be a list of integers >= 2")
