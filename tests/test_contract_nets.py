@@ -23,6 +23,7 @@ CASES = {
     "reference": dict(n_features=8, width=16, depth=2),
     "energy": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
     "unet": dict(channels=8, downsamples=1, attention=True),
+    "resmlp": dict(width=16, depth=2, sigma_features=4),
 }
 # networks for image data in pixel space get a tiny image instead of 2-D points
 IMAGE_SHAPES = {"unet": (1, 4, 4)}
