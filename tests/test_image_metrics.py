@@ -53,8 +53,10 @@ def test_image_report_reads_real_digits_as_real_and_copies_as_copies():
 def test_cli_eval_reports_image_metrics_and_refuses_a_bad_label(tmp_path):
     d = load("mnist-digits:size=7")
     np.save(tmp_path / "s.npy", d.points[d.labels == 2][:100])
-    run = lambda *a: subprocess.run([sys.executable, "-m", "scorefield.cli", "eval", "--data", "mnist-digits:size=7",
-                                     "--samples", "s.npy", *a], cwd=tmp_path, capture_output=True, text=True)
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "scorefield.cli", "eval", "--data", "mnist-digits:size=7",
+                               "--samples", "s.npy", *a], cwd=tmp_path, capture_output=True, text=True)
+
     r = run("--label", "2", "--json", "--repeats", "2", "--max-points", "200")
     assert r.returncode == 0, r.stderr
     import json
