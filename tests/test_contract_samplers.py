@@ -49,9 +49,8 @@ CASES = {
     "hmc": (dict(steps=4, step_size=0.2, leapfrog=3), None),
     "nuts": (dict(steps=3, step_size=0.3, max_doublings=3), None),
     # annealed MALA on the closed-form log p_sigma at every level (what an energy network
-    # gives), with a given step: the adapted step (step_size unset) is not bitwise across
-    # block sizes on CPU (exp(log r) rounds differently with the batch; about 1 ulp)
-    "amala": (dict(levels=3, steps_per_level=4, step_size=0.002), None),
+    # gives), with its step adapted per particle (the default)
+    "amala": (dict(levels=3, steps_per_level=4), None),
 }
 
 

@@ -33,11 +33,11 @@ COLLAPSED = 0.05
 
 
 class _AnnealedState(eqx.Module):
-    """One particle: blackjax's MALA state at the current level, the log of the step size
-    relative to sigma^2 (h = exp(log_r) sigma^2), and the step within the level."""
+    """One particle: blackjax's MALA state at the current level, the step size relative to
+    sigma^2 (h = r sigma^2), and the step within the level."""
 
     mala: object
-    log_r: Float[Array, ""]
+    r: Float[Array, ""]
     t: Float[Array, ""]
 
 
@@ -49,7 +49,9 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
     Step sizes: h_i = step_size * sigma_i^2 / sigma_L^2 when `step_size` is given (the
     rule of annealed Langevin, so step_size is h at the smallest level). Without it each
     particle adapts r = h / sigma_i^2 by a Robbins-Monro rule on log r toward
-    `target_accept` (gain 1/sqrt(t+1) within a level, r carried to the next level) during
+    `target_accept` (gain 1/sqrt(t+1) within a level, r carried to the next level; the
+    factor exp(d) is taken as its Pade approximant (2 + d) / (2 - d), so that only exact
+    IEEE operations touch r and the samples are bitwise the same for any block size) during
     the first half of each level's steps, and keeps it fixed for the rest, so each level
     ends with valid Metropolis steps of a fixed size. The log-density cached in the chain's
     state is re-evaluated at each new level (one gradient per level). With `denoise`, the
@@ -108,17 +110,17 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
         sigma = self.sigmas[level]
         if self.step_size is not None:
             return self.step_size * (sigma / self.sigmas[-1]) ** 2
-        return jnp.exp(state.log_r) * sigma**2
+        return state.r * sigma**2
 
     def init(self, fn, x, key):
         # the log-density is evaluated at the first level by begin_level
         mala = _blackjax().mcmc.mala.MALAState(x, jnp.zeros((), x.dtype), jnp.zeros_like(x))
-        return _AnnealedState(mala, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32)), count(0)
+        return _AnnealedState(mala, jnp.ones((), jnp.float32), jnp.zeros((), jnp.float32)), count(0)
 
     def begin_level(self, fn, state, level):
         sigma = self.sigmas[level]
         mala = _blackjax().mcmc.mala.init(state.mala.position, lambda y: fn(y, sigma))
-        return _AnnealedState(mala, state.log_r, jnp.zeros_like(state.t)), count(1)
+        return _AnnealedState(mala, state.r, jnp.zeros_like(state.t)), count(1)
 
     def step(self, fn, state, level, key):
         sigma = self.sigmas[level]
@@ -126,11 +128,14 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
         mala, i = kernel(key, state.mala, lambda y: fn(y, sigma), self._h(state, level))
         acc = jnp.asarray(i.acceptance_rate, jnp.float32)
         acc = jnp.where(jnp.isfinite(acc), acc, 0.0)
-        log_r = state.log_r
+        r = state.r
         if self.step_size is None:
+            # XLA's vectorised exp differs in the last bit between SIMD lanes and the remainder
+            # loop, so exp(d) would make the samples depend on the block size; |d| < 1 here
+            d = (acc - self.target_accept) / jnp.sqrt(state.t + 1.0)
             adapting = state.t < self.steps_per_level // 2
-            log_r = jnp.where(adapting, log_r + (acc - self.target_accept) / jnp.sqrt(state.t + 1.0), log_r)
-        return _AnnealedState(mala, log_r, state.t + 1.0), info(1, acceptance=acc)
+            r = jnp.where(adapting, r * ((2.0 + d) / (2.0 - d)), r)
+        return _AnnealedState(mala, r, state.t + 1.0), info(1, acceptance=acc)
 
     def position(self, state):
         return state.mala.position
