@@ -4,12 +4,17 @@ and the exact smoothed score through the same probability-flow ODE.
 
 Each row trains the default preset (optionally with --set overrides) for the given number
 of steps, then measures the likelihood on --n held-out exact draws: kl with its standard
-error, the paired kl - kl_floor ("excess") and the floor. Training seconds are measured,
-compile included.
+error, the paired kl - kl_floor ("excess") and the floor; and samples --samples points with
+the recipe's own sampler for hist_tv beside its iid floor (the issue's guard: hist_tv at
+10,000 <= 0.055 and train + sample <= 60 s), with --big N a second, larger draw (the second
+goal: within 1.3x the floor at 100,000). Training and sampling seconds are wall time,
+compile included, with the process's CPU seconds and the load average beside them (on a
+shared machine the wall seconds are not idle figures).
 
-    .venv/bin/python benchmarks/bench_likelihood.py                       # 3 images, 12,000 steps
+    .venv/bin/python benchmarks/bench_likelihood.py                       # 3 images, the preset's steps
     .venv/bin/python benchmarks/bench_likelihood.py --steps 3000,12000 --n 2000
     .venv/bin/python benchmarks/bench_likelihood.py --images mnist --steps 300 --n 200   # a smoke run
+    .venv/bin/python benchmarks/bench_likelihood.py --images mnist --no-exact --big 100000
 
 Prints one JSON line per row and a table.
 """
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -25,8 +32,10 @@ from pathlib import Path
 import jax
 
 from _util import machine
+from scorefield import samplers as S
 from scorefield.data import load
 from scorefield.likelihood import evaluate_likelihood, kl_floor
+from scorefield.metrics import hist_tv, hist_tv_floor
 from scorefield.train import build_sampler, load_run, preset, resolve, train
 
 IMAGES = "mnist,mnist:label=3,index=0,mnist:label=8,index=0"
@@ -43,6 +52,24 @@ def _specs(text: str) -> list[str]:
     return out
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (user + system, all threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _hist(run, dataset, n: int, key) -> dict:
+    """hist_tv of n samples of the run's own sampler, its iid floor, wall and CPU seconds."""
+    sampler, init = run.sampler()
+    c = _cpu()
+    res = S.sample(sampler, run.score_fn(), key, n=n, dim=run.config.dim, init=init)
+    cpu = _cpu() - c
+    tv = float(hist_tv(dataset.target, res.samples))
+    floor = float(hist_tv_floor(dataset.target, n, key=jax.random.key(12345), repeats=32).mean)
+    return dict(hist_tv=round(tv, 4), hist_floor=round(floor, 4), hist_ratio=round(tv / floor, 3),
+                sample_s=round(res.wall_time, 1), sample_cpu=round(cpu, 1))
+
+
 def _range(config) -> tuple[float, float, list[float]]:
     sampler, _ = build_sampler(config)
     return float(sampler.sigmas[-1]), float(config.sigma_max), [float(c) for c in config.centre]
@@ -51,14 +78,18 @@ def _range(config) -> tuple[float, float, list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", default=IMAGES, help=f"comma-separated data specs (default {IMAGES})")
-    ap.add_argument("--steps", default="12000", help="comma-separated training steps, one run each (default 12000)")
+    ap.add_argument("--steps", default="preset",
+                    help="comma-separated training steps, one run each (default: the preset's own)")
     ap.add_argument("--n", type=int, default=2000, help="held-out exact draws per likelihood (default 2000)")
     ap.add_argument("--set", default="{}", help="JSON of config overrides of the default preset")
     ap.add_argument("--no-exact", action="store_true", help="skip the exact-score row of each image")
+    ap.add_argument("--samples", type=int, default=10_000, help="samples for hist_tv (default 10000; 0 skips)")
+    ap.add_argument("--big", type=int, default=0, help="also hist_tv of this many samples (e.g. 100000)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     overrides = json.loads(args.set)
-    steps = [int(s) for s in args.steps.split(",")]
+    steps = ([int(preset("default", **overrides).steps)] if args.steps == "preset"
+             else [int(s) for s in args.steps.split(",")])
     print(f"machine: {machine()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,22 +109,34 @@ def main() -> None:
             for n_steps in steps:
                 cfg = preset("default", data=spec, steps=n_steps, checkpoint_every=n_steps, **overrides)
                 out = Path(tmp) / f"{spec.replace(':', '_').replace(',', '_')}-{n_steps}"
-                t = time.perf_counter()
+                load_avg = os.getloadavg()[0]
+                t, c = time.perf_counter(), _cpu()
                 train(cfg, out, dataset=dataset, progress=False)
-                train_s = time.perf_counter() - t
+                train_s, train_cpu = time.perf_counter() - t, _cpu() - c
                 run = load_run(out)
                 smin_r, smax_r, centre_r = _range(run.config)
                 r = evaluate_likelihood(run.score_fn(), dataset, n=args.n, sigma_min=smin_r, sigma_max=smax_r,
                                         key=key, prior_centre=centre_r)
-                rows.append(dict(data=spec, model="default", steps=n_steps, train_s=round(train_s, 1), **_pick(r)))
+                row = dict(data=spec, model="default", steps=n_steps, train_s=round(train_s, 1),
+                           train_cpu=round(train_cpu, 1), load=round(load_avg, 1), **_pick(r))
+                if args.samples:
+                    row.update(_hist(run, dataset, args.samples, jax.random.key(args.seed + 1)))
+                if args.big:
+                    big = _hist(run, dataset, args.big, jax.random.key(args.seed + 2))
+                    row.update({f"{k}_big": v for k, v in big.items()}, n_big=args.big)
+                rows.append(row)
                 print(json.dumps(rows[-1]), flush=True)
     print()
-    print(f"{'data':<24} {'model':<12} {'steps':>6} {'train s':>8} {'kl':>16} {'kl_floor':>9} "
-          f"{'kl - floor':>17} {'nll':>8} {'eval s':>7}")
+    print("| data | model | steps | train s (CPU s, load) | kl | kl_floor | kl - floor | hist_tv (ratio) | sample s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"{r['data']:<24} {r['model']:<12} {r['steps']:>6} {r['train_s']:>8.1f} "
-              f"{r['kl']:>8.4f} ± {r['kl_se']:.4f} {r['kl_floor']:>9.4f} {r['kl_excess']:>8.4f} ± {r['kl_excess_se']:.4f} "
-              f"{r['nll']:>8.3f} {r['seconds']:>7.1f}")
+        train = f"{r['train_s']:.1f} ({r['train_cpu']:.0f}, {r['load']:.1f})" if "train_cpu" in r else "-"
+        hist = f"{r['hist_tv']:.4f} ({r['hist_ratio']:.2f}x)" if "hist_tv" in r else "-"
+        if "hist_tv_big" in r:
+            hist += f"; {r['n_big']:,}: {r['hist_tv_big']:.4f} ({r['hist_ratio_big']:.2f}x)"
+        print(f"| `{r['data']}` | {r['model']} | {r['steps'] or '-'} | {train} | {r['kl']:.4f} ± {r['kl_se']:.4f} | "
+              f"{r['kl_floor']:.4f} | {r['kl_excess']:.4f} ± {r['kl_excess_se']:.4f} | {hist} | "
+              f"{r.get('sample_s', '-')} |")
 
 
 def _pick(r: dict) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from _gauss import exact_score, gauss_data
-from scorefield import CheckpointError, DivergenceError, InputError
+from scorefield import CheckpointError, ConfigError, DivergenceError, InputError
 from scorefield.nets import trainable
 from scorefield.train import PRESETS, load_run, preset, resume, train
 
@@ -183,6 +183,31 @@ def test_seed_preset_is_the_reference_recipe():
     p0 = {"w": jnp.zeros(3)}
     upd, _ = opt.update({"w": jnp.ones(3)}, opt.init(p0), p0)
     np.testing.assert_allclose(np.asarray(upd["w"]), -1e-3, rtol=1e-4)
+
+
+def test_sigma_ratios_set_the_training_and_sampling_ends():
+    # sigma_min "auto" = sigma_min_ratio * sigma_max; the recipe's sampler stops at
+    # max(sigma_min, sample_sigma_min_ratio * sigma_max); a config.json written before the
+    # two keys existed reads as 5e-3 and 1% (what "auto" meant then).
+    from scorefield.data import load
+    from scorefield.train import TrainConfig, build_sampler, resolve
+
+    data = load("toy:ncsn-mixture")
+    old = resolve(TrainConfig.from_dict({**PRESETS["fast"], "data": "toy:ncsn-mixture"}), data)
+    smax = float(old.sigma_max)
+    assert old.sigma_min == pytest.approx(5e-3 * smax, rel=1e-12)
+    assert float(build_sampler(old)[0].sigmas[-1]) == pytest.approx(0.01 * smax, rel=1e-6)
+    new = resolve(preset("fast", data="toy:ncsn-mixture", sigma_min_ratio=2e-3, sample_sigma_min_ratio=2.5e-3), data)
+    assert new.sigma_max == smax and new.sigma_min == pytest.approx(2e-3 * smax, rel=1e-12)
+    assert float(build_sampler(new)[0].sigmas[-1]) == pytest.approx(2.5e-3 * smax, rel=1e-6)
+    # a sampling ratio below the training one stops at the training sigma_min
+    low = resolve(preset("fast", data="toy:ncsn-mixture", sigma_min_ratio=4e-3, sample_sigma_min_ratio=1e-3), data)
+    assert float(build_sampler(low)[0].sigmas[-1]) == pytest.approx(4e-3 * smax, rel=1e-6)
+    for bad in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="sample_sigma_min_ratio"):
+            preset("fast", sample_sigma_min_ratio=bad)
+        with pytest.raises(ConfigError, match="sigma_min_ratio"):
+            preset("fast", sigma_min_ratio=bad)
 
 
 # Each objective recovers the exact score of a 2-D Gaussian. For DSM the minimiser is the

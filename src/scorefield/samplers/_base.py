@@ -95,6 +95,10 @@ class SamplerContext:
         centre: the data centre (D,), where priors are centred.
         log_density: `log_density(sigma) -> (x -> log p_sigma(x))` where an exact
             log-density exists (sigma = 0: the unsmoothed one), else None.
+        auto_min_ratio: a sampler option sigma_min = "auto" resolves to the larger of
+            `sigma_min` and auto_min_ratio * sigma_max (default 1%: a safe floor for a short
+            run; a recipe whose model is accurate lower sets its own, see
+            `scorefield.train.sampler_context`).
     """
 
     dim: int
@@ -104,6 +108,7 @@ class SamplerContext:
     centre: Any = None
     log_density: Callable[[float], Callable] | None = None
     exact: bool = False
+    auto_min_ratio: float = 0.01
 
     @classmethod
     def from_points(cls, points, *, log_density=None, levels: int = 100, sigma_max: float | None = None,
@@ -298,12 +303,13 @@ def count(n: int) -> Int[Array, ""]:
 
 def resolve_grid(context: SamplerContext, sigma_max, sigma_min, owner: str) -> tuple[float, float]:
     """(sigma_max, sigma_min) from options (None: the context's; sigma_min "auto": the
-    larger of the context's and 1% of sigma_max), checked to be ordered."""
+    larger of the context's and context.auto_min_ratio (default 1%) of sigma_max), checked
+    to be ordered."""
     smax = float(context.sigma_max if sigma_max is None else sigma_max)
     if sigma_min is None:
         smin = float(context.sigma_min)
     elif sigma_min == "auto":
-        smin = max(float(context.sigma_min), 0.01 * smax)
+        smin = max(float(context.sigma_min), float(context.auto_min_ratio) * smax)
     else:
         smin = float(sigma_min)
     if not smin < smax:

@@ -118,7 +118,8 @@ class AbstractFewStepSampler(AbstractSampler):
     sigma_{i+1}; the state carries i), so a few-step sample is one compiled scan per chunk.
     Subclasses set `name` and `min_nfe`, and implement `step`; `from_options` passes every
     option to the constructor (sigma_max and sigma_min from the context when not given;
-    sigma_min "auto" or not given: the larger of the context's and 1% of sigma_max).
+    sigma_min "auto" or not given: the larger of the context's and its auto_min_ratio,
+    1% unless a run's recipe sets it, of sigma_max).
     """
 
     sigmas: eqx.AbstractVar[Float[Array, " n"]]

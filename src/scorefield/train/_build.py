@@ -102,8 +102,9 @@ def _noise_range(config: TrainConfig, dataset, x: np.ndarray) -> dict:
         out["sigma_min"] = min(0.01, 0.5 * smax)
         why_min = f"sigma_min {out['sigma_min']:.4g}: image data in pixel space (0.01 intensity units)"
     elif isinstance(getattr(dataset, "target", None), ImageDensity):
-        out["sigma_min"] = 5e-3 * smax
-        why_min = f"sigma_min {out['sigma_min']:.4g}: 5e-3 sigma_max (image density: the pixel size sets the scale)"
+        r = float(config.sigma_min_ratio)
+        out["sigma_min"] = r * smax
+        why_min = f"sigma_min {out['sigma_min']:.4g}: {r:g} sigma_max (image density: the pixel size sets the scale)"
     else:
         out["sigma_min"], why_min = sigma_min_from_data(x, smax)
         sampler = dict(config.sampler)

@@ -70,6 +70,8 @@ class TrainConfig:
     there too); `sigma_rule` records which and why. `net = "auto"` is "unet" for image data
     in pixel space, "grid" for data of dimension 1 or 2 and "resmlp" above. `centre =
     "auto"` is the mean of a data sample, `sigma_data = "auto"` its RMS deviation from it.
+    sigma_min_ratio: float = 5e-3  # image densities: sigma_min "auto" = sigma_min_ratio * sigma_max
+    sample_sigma_min_ratio: float = 0.01  # the recipe sampler's smallest sigma, as a fraction of sigma_max
     """
 
     data: str = "mnist"
@@ -91,6 +93,8 @@ class TrainConfig:
     sigma_min: Any = "auto"
     sigma_max: Any = "auto"
     sigma_rule: str = ""  # filled by resolve: how sigma_max and sigma_min were chosen, and why
+    sigma_min_ratio: float = 5e-3  # image densities: sigma_min "auto" = sigma_min_ratio * sigma_max
+    sample_sigma_min_ratio: float = 0.01  # the recipe sampler's smallest sigma, as a fraction of sigma_max
     ssm_projections: int = 1
     # optimisation
     batch_size: int = 512
@@ -103,7 +107,7 @@ class TrainConfig:
     seed: int = 0
     # the sampler this recipe is meant for (see scorefield.train.build_sampler): name, any
     # registered sampler (scorefield.samplers.SAMPLERS), and that sampler's options;
-    # sigma_min "auto" is max(config sigma_min, 0.01 sigma_max)
+    # sigma_min "auto" is max(config sigma_min, sample_sigma_min_ratio * sigma_max)
     sampler: dict = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     # options of a registered network or objective that are not keys above (a plug-in's)
     net_options: dict = field(default_factory=dict)
@@ -161,6 +165,10 @@ class TrainConfig:
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ConfigError(f"{source}: {k}={v!r} must be a positive finite number")
+        for k in ("sigma_min_ratio", "sample_sigma_min_ratio"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1):
+                raise ConfigError(f"{source}: {k}={v!r} must be a number between 0 and 1 (a fraction of sigma_max)")
         if not (0.0 <= self.ema_decay < 1.0):
             raise ConfigError(f"{source}: ema_decay={self.ema_decay!r} must be in [0, 1)")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):

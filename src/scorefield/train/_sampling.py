@@ -18,9 +18,12 @@ def sampler_context(config: TrainConfig, *, recipe: bool = False, model=None):
     Arguments:
         config: a resolved TrainConfig (or a `Run`'s config).
         recipe: the context of the recipe's own sampler, whose smallest sigma is
-            max(config sigma_min, 0.01 sigma_max): below ~1% of sigma_max a short run's
-            score is unreliable and an image's grid is resolved anyway (BENCHMARKS.md,
-            sampler sweep). Otherwise the run's training sigma_min.
+            max(config sigma_min, sample_sigma_min_ratio * sigma_max) (default ratio 1%:
+            below it a short run's score is unreliable; the default preset's model is
+            accurate lower, BENCHMARKS.md section 5). Otherwise the run's training sigma_min
+            (and a sampler's sigma_min "auto" there is at least 1% of sigma_max).
+            Pixel-space image data (`image_shape` set) keeps the 1% floor: its recipe was
+            measured there (issue 13).
         model: the run's network (e.g. `Run.ema_model`); an energy network
             (`scorefield.nets.EnergyNet`) gives the context its log-density at every sigma, so
             that Metropolis samplers can use it. A score network gives a score only.
@@ -29,13 +32,16 @@ def sampler_context(config: TrainConfig, *, recipe: bool = False, model=None):
     from ..samplers import SamplerContext
 
     smax, smin = float(config.sigma_max), float(config.sigma_min)
+    ratio = 0.01
     if recipe:
-        smin = max(smin, 0.01 * smax)
+        ratio = float(config.sample_sigma_min_ratio) if config.image_shape is None else 0.01
+        smin = max(smin, ratio * smax)
     log_density = None
     if isinstance(model, EnergyNet):
         log_density = lambda s: (lambda x: model.log_prob(x, s))  # noqa: E731
     return SamplerContext(dim=int(config.dim), sigma_max=smax, sigma_min=smin, levels=int(config.n_levels),
-                          centre=np.asarray(config.centre, np.float32), log_density=log_density, exact=False)
+                          centre=np.asarray(config.centre, np.float32), log_density=log_density, exact=False,
+                          auto_min_ratio=ratio)
 
 
 def build_sampler(config: TrainConfig, **overrides: Any):
