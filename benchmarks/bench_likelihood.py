@@ -130,11 +130,11 @@ def main() -> None:
     print("| data | model | steps | train s (CPU s, load) | kl | kl_floor | kl - floor | hist_tv (ratio) | sample s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        train = f"{r['train_s']:.1f} ({r['train_cpu']:.0f}, {r['load']:.1f})" if "train_cpu" in r else "-"
+        tr = f"{r['train_s']:.1f} ({r['train_cpu']:.0f}, {r['load']:.1f})" if "train_cpu" in r else "-"
         hist = f"{r['hist_tv']:.4f} ({r['hist_ratio']:.2f}x)" if "hist_tv" in r else "-"
         if "hist_tv_big" in r:
             hist += f"; {r['n_big']:,}: {r['hist_tv_big']:.4f} ({r['hist_ratio_big']:.2f}x)"
-        print(f"| `{r['data']}` | {r['model']} | {r['steps'] or '-'} | {train} | {r['kl']:.4f} ± {r['kl_se']:.4f} | "
+        print(f"| `{r['data']}` | {r['model']} | {r['steps'] or '-'} | {tr} | {r['kl']:.4f} ± {r['kl_se']:.4f} | "
               f"{r['kl_floor']:.4f} | {r['kl_excess']:.4f} ± {r['kl_excess_se']:.4f} | {hist} | "
               f"{r.get('sample_s', '-')} |")
 

@@ -28,8 +28,12 @@ def test_exact_score_kl_equals_the_floor_on_the_ncsn_mixture(capsys):
     for key in ("nll", "nll_se", "bits_per_dim", "kl", "kl_se", "kl_floor"):
         assert isinstance(r[key], float), key
     assert r["n"] == 300 and r["dim"] == 2 and r["trace"] == "exact"
-    # the default recipe's range for this data: sigma_max by NCSNv2's rule (~20), sigma_min 1% of it
-    assert 15 < r["sigma_max"] < 30 and r["sigma_min"] == pytest.approx(0.01 * r["sigma_max"], rel=1e-6)
+    # the default recipe's range for this data: sigma_max by NCSNv2's rule (~20), sigma_min
+    # the recipe sampler's end, sample_sigma_min_ratio of it
+    from scorefield.train import PRESETS
+
+    ratio = PRESETS["default"]["sample_sigma_min_ratio"]
+    assert 15 < r["sigma_max"] < 30 and r["sigma_min"] == pytest.approx(ratio * r["sigma_max"], rel=1e-6)
     # the exact score: what is left of kl above its floor is the ODE's error and the prior's
     # mismatch, both far below the 0.02 nats the issue allows
     assert abs(r["kl_excess"]) < 0.02

@@ -25,6 +25,7 @@ PNGS = {
     "06_field.png": (768, 860),
     "07_samples.png": (800, 400),
     "07_anneal_strip.png": (672, 520),
+    "08_density.png": (1040, 360),  # model, exact and difference panels (step 8, issue 17)
 }
 GIFS = {
     # name -> frames: --fast keeps 51 of the 201 Langevin positions, and 51 of the 102 frames
@@ -54,7 +55,7 @@ def demo(tmp_path_factory):
 
 def test_demo_prints_the_time_of_every_step(demo):
     log = (demo.parent / "stderr.txt").read_text()
-    for n in (1, 2, 3, 4, 6, 7):
+    for n in (1, 2, 3, 4, 6, 7, 8):
         m = re.search(rf"step {n} took (\d+\.\d) s \((\d+\.\d) s so far\)", log)
         assert m, (n, log)
     total = json.loads((demo / "metrics.json").read_text())["wall_s"]
@@ -67,6 +68,25 @@ def test_page_shows_the_floor_range_of_one_draw(demo):
     floor = json.loads((demo / "metrics.json").read_text())["hist_tv_floor"]
     assert floor["low"] < floor["mean"] < floor["high"]
     assert f"one exact draw: {floor['low']:.4f} to {floor['high']:.4f}, 95%" in html
+
+
+def test_page_shows_the_learned_density_beside_the_target(demo):
+    # step 8: the density map figure is on the page under its own heading, and metrics.json
+    # records its grid and integrals at the sampler's sigma_min
+    html = (demo / "index.html").read_text(encoding="utf-8")
+    heading = html.index("8. The learned density beside the target")
+    assert html.index('<img src="08_density.png"') > heading
+    assert heading > html.index("7. Sampling with the learned score")
+    m = json.loads((demo / "metrics.json").read_text())
+    d = m["density"]
+    assert d["resolution"][0] == 24 or d["resolution"][1] == 24
+    cfg = json.loads((demo / "run" / "config.json").read_text())
+    want = max(cfg["sigma_min"], cfg["sample_sigma_min_ratio"] * cfg["sigma_max"])
+    assert d["sigma_min"] == pytest.approx(want, rel=1e-5)
+    # the exact smoothed density integrates to about 1 over the box (midpoint rule, 24 cells
+    # across 28 pixels: a few percent); the model's ODE density is finite and positive
+    assert abs(d["exact_integral"] - 1.0) < 0.1, d
+    assert 0.0 < d["integral"] < 10.0 and np.isfinite(d["integral"]), d
 
 
 class _Links(HTMLParser):

@@ -13,6 +13,7 @@ _HEADINGS = {
     5: "4–5. Training a score model",
     6: "6. The learned vector field",
     7: "7. Sampling with the learned score",
+    8: "8. The learned density beside the target",
     0: "Numbers",
 }
 
@@ -77,7 +78,7 @@ def _numbers(m: dict) -> str:
 
 def render(artifacts, metrics: dict, settings: DemoSettings) -> str:
     """The page as a string. Every `src`/`href` is an artifact's relative path."""
-    order = [1, 2, 3, 5, 6, 7, 0]
+    order = [1, 2, 3, 5, 6, 7, 8, 0]
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         "<title>scorefield demo</title>\n<style>", _CSS, "</style>\n</head>\n<body>\n",

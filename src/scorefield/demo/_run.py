@@ -30,6 +30,7 @@ STEPS = (
     (5, "the loss curve"),
     (6, "the learned vector field at nine noise levels"),
     (7, "sample the learned score with many particles"),
+    (8, "the learned density beside the target (probability-flow ODE)"),
 )
 
 
@@ -86,7 +87,7 @@ def run_demo(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Run the reference walkthrough (SPEC section 2, seven steps, our fixes applied) and write
+    """Run the reference walkthrough (SPEC section 2, seven steps, our fixes applied; an eighth draws the learned density) and write
     every figure, animation, the trained run, the samples, metrics.json and index.html.
 
     Arguments:
@@ -120,7 +121,7 @@ def run_demo(
 
     def timed(number: int, fn, *args, **kw):
         title = dict(STEPS)[number]
-        say(f"[{number}/7] {title}")
+        say(f"[{number}/{len(STEPS)}] {title}")
         t0 = time.perf_counter()
         result = fn(*args, **kw)
         wall[f"step{number}"] = round(time.perf_counter() - t0, 3)
@@ -133,9 +134,10 @@ def run_demo(
     run = timed(4, _steps.step45_train, ctx, dataset, log=lambda line: say(f"      {line}"))
     # step 5 (the loss figure) is drawn by the training step: record it under 4-5
     wall["step4_5"] = wall.pop("step4")
-    say(f"[5/7] {dict(STEPS)[5]} (drawn)")
+    say(f"[5/{len(STEPS)}] {dict(STEPS)[5]} (drawn)")
     timed(6, _steps.step6_field, ctx, run, dataset)
     timed(7, _steps.step7_sample, ctx, run, dataset)
+    timed(8, _steps.step8_density, ctx, run, dataset)
     wall["total"] = round(time.perf_counter() - t_start, 3)
 
     import scorefield

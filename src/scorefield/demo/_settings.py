@@ -26,6 +26,8 @@ class DemoSettings:
         animation_particles: particles drawn in the animation of step 7 (the first ones).
         anneal_frames: at most this many frames in the animation of step 7.
         floor_repeats: draws averaged for the hist_tv floor.
+        density_resolution: cells along the longer side of the density map of step 8 (one
+            probability-flow solve each).
         dpi: dots per inch of the figures.
     """
 
@@ -39,6 +41,7 @@ class DemoSettings:
     animation_particles: int = 2_000
     anneal_frames: int = 200
     floor_repeats: int = 64
+    density_resolution: int = 56
     dpi: int = 100
 
     def __post_init__(self):
@@ -56,5 +59,6 @@ class DemoSettings:
     def fast(cls, **changes) -> "DemoSettings":
         """`scorefield demo --fast`: the "fast" preset and fewer particles; seconds, for tests."""
         base = dict(preset="fast", mixture_particles=300, path_frames=51, samples=2_000,
-                    animation_particles=400, anneal_frames=51, floor_repeats=16, dpi=80)
+                    animation_particles=400, anneal_frames=51, floor_repeats=16, dpi=80,
+                    density_resolution=24)
         return cls(**{**base, **changes})
