@@ -45,7 +45,7 @@ def _specs(text: str) -> list[str]:
     """Split a comma list of specs, keeping 'label=3,index=0' options with their spec."""
     out: list[str] = []
     for part in text.split(","):
-        if "=" in part and out and ":" in out[-1]:
+        if "=" in part and ":" not in part and out and ":" in out[-1]:
             out[-1] += "," + part
         elif part:
             out.append(part)
