@@ -29,11 +29,14 @@ def test_exact_score_kl_equals_the_floor_on_the_ncsn_mixture(capsys):
         assert isinstance(r[key], float), key
     assert r["n"] == 300 and r["dim"] == 2 and r["trace"] == "exact"
     # the default recipe's range for this data: sigma_max by NCSNv2's rule (~20), sigma_min
-    # the recipe sampler's end, sample_sigma_min_ratio of it
-    from scorefield.train import PRESETS
+    # the recipe sampler's last level (for point data the data's own scale, below 1%)
+    from scorefield.data import load
+    from scorefield.train import build_sampler, preset, resolve
 
-    ratio = PRESETS["default"]["sample_sigma_min_ratio"]
-    assert 15 < r["sigma_max"] < 30 and r["sigma_min"] == pytest.approx(ratio * r["sigma_max"], rel=1e-6)
+    data = load("toy:ncsn-mixture")
+    end = float(build_sampler(resolve(preset("default", data="toy:ncsn-mixture"), data))[0].sigmas[-1])
+    assert 15 < r["sigma_max"] < 30 and r["sigma_min"] == pytest.approx(end, rel=1e-6)
+    assert r["sigma_min"] < 0.01 * r["sigma_max"]
     # the exact score: what is left of kl above its floor is the ODE's error and the prior's
     # mismatch, both far below the 0.02 nats the issue allows
     assert abs(r["kl_excess"]) < 0.02

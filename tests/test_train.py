@@ -192,16 +192,16 @@ def test_sigma_ratios_set_the_training_and_sampling_ends():
     from scorefield.data import load
     from scorefield.train import TrainConfig, build_sampler, resolve
 
-    data = load("toy:ncsn-mixture")
-    old = resolve(TrainConfig.from_dict({**PRESETS["fast"], "data": "toy:ncsn-mixture"}), data)
+    data = load("mnist")
+    old = resolve(TrainConfig.from_dict({**PRESETS["fast"], "data": "mnist"}), data)
     smax = float(old.sigma_max)
     assert old.sigma_min == pytest.approx(5e-3 * smax, rel=1e-12)
     assert float(build_sampler(old)[0].sigmas[-1]) == pytest.approx(0.01 * smax, rel=1e-6)
-    new = resolve(preset("fast", data="toy:ncsn-mixture", sigma_min_ratio=2e-3, sample_sigma_min_ratio=2.5e-3), data)
+    new = resolve(preset("fast", data="mnist", sigma_min_ratio=2e-3, sample_sigma_min_ratio=2.5e-3), data)
     assert new.sigma_max == smax and new.sigma_min == pytest.approx(2e-3 * smax, rel=1e-12)
     assert float(build_sampler(new)[0].sigmas[-1]) == pytest.approx(2.5e-3 * smax, rel=1e-6)
     # a sampling ratio below the training one stops at the training sigma_min
-    low = resolve(preset("fast", data="toy:ncsn-mixture", sigma_min_ratio=4e-3, sample_sigma_min_ratio=1e-3), data)
+    low = resolve(preset("fast", data="mnist", sigma_min_ratio=4e-3, sample_sigma_min_ratio=1e-3), data)
     assert float(build_sampler(low)[0].sigmas[-1]) == pytest.approx(4e-3 * smax, rel=1e-6)
     for bad in (0.0, 1.0, -0.1, float("nan")):
         with pytest.raises(ConfigError, match="sample_sigma_min_ratio"):

@@ -65,13 +65,13 @@ class TrainConfig:
     Noise: sigma is the standard deviation of the Gaussian perturbation in data units.
     `sigma_max = "auto"` applies NCSNv2's rule (largest pairwise distance of a data sample);
     `sigma_min = "auto"` is 0.01 intensity units for image data in pixel space, sigma_max *
-    5e-3 for image densities and, for other data, the data's finest scale / 4 within
-    [1e-4, 5e-3] x sigma_max (`noise.sigma_min_from_data`; the recipe's sampler then stops
-    there too); `sigma_rule` records which and why. `net = "auto"` is "unet" for image data
+    sigma_min_ratio (default 5e-3) for image densities and, for other data, the data's finest
+    scale / 4 within [1e-4, 5e-3] x sigma_max (`noise.sigma_min_from_data`; the recipe's
+    sampler then stops there too); `sigma_rule` records which and why. Otherwise the recipe's
+    sampler stops at max(sigma_min, sample_sigma_min_ratio * sigma_max) (default 1%;
+    pixel-space image data keeps 1%). `net = "auto"` is "unet" for image data
     in pixel space, "grid" for data of dimension 1 or 2 and "resmlp" above. `centre =
     "auto"` is the mean of a data sample, `sigma_data = "auto"` its RMS deviation from it.
-    sigma_min_ratio: float = 5e-3  # image densities: sigma_min "auto" = sigma_min_ratio * sigma_max
-    sample_sigma_min_ratio: float = 0.01  # the recipe sampler's smallest sigma, as a fraction of sigma_max
     """
 
     data: str = "mnist"
