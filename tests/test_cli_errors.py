@@ -126,7 +126,7 @@ CASES = [
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/negbatch.toml"], 2, "batch_size=-4"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/unknown.toml"], 2, "learning_rate"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/typo.toml"], 2, "lr="),
-    (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/badnet.toml"], 2, "reference, sigma"),
+    (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/badnet.toml"], 2, "is not one of auto, reference"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/emadecay.toml"], 2, "ema_decay"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/infsigma.toml"], 2, "sigma_max"),
     (TRAIN + ["--data", "toy:ncsn-mixture", "--config", "{tmp}/boolsteps.toml"], 2, "steps"),

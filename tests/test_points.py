@@ -51,8 +51,10 @@ def test_finest_scale_is_proportional_to_the_data_and_rejects_too_few_points():
 
 def test_image_densities_keep_their_range_and_points_get_the_data_rule():
     cfg = resolve(preset("default", data="mnist"), load("mnist"))
-    assert cfg.sigma_min == pytest.approx(5e-3 * cfg.sigma_max)
-    assert cfg.sampler["sigma_min"] == "auto"  # the recipe sampler's 1% of sigma_max, as before
+    # image densities: the preset's own ratio (the default recipe trains to 0.1% of sigma_max)
+    assert cfg.sigma_min == pytest.approx(cfg.sigma_min_ratio * cfg.sigma_max)
+    assert cfg.sigma_min_ratio == pytest.approx(1e-3)
+    assert cfg.sampler["sigma_min"] == "auto"  # the recipe sampler's sample_sigma_min_ratio, not the data rule
     assert "image" in cfg.sigma_rule and "NCSNv2" in cfg.sigma_rule
     pts = _clusters(142, 2, 0.012, 8000).astype(np.float32)
     ds = Dataset("fine", 2, None, EmpiricalSampler(jnp.asarray(pts)), "test")

@@ -286,7 +286,9 @@ def test_resume_on_a_full_disk_is_one_line_and_changes_nothing(small_fs, tiny, c
     and leaves the run as it was (before: "internal error: OSError [Errno 28]" and an empty
     metrics.tmp); once space is freed the same command resumes."""
     run = small_fs / "run"
-    assert _cli(["train", "--data", DATA, "--config", tiny, "--out", run, "--quiet"], capsys)[0] == 0
+    small = tiny.parent / "small.toml"  # a run that fits the small file system twice over
+    small.write_text(tiny.read_text() + "grid_resolutions = [4, 8]\n")
+    assert _cli(["train", "--data", DATA, "--config", small, "--out", run, "--quiet"], capsys)[0] == 0
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
     _fill(small_fs / "filler")
     code, _, err = _cli(["train", "--out", run, "--resume", "--steps", 20, "--quiet"], capsys)

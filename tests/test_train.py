@@ -258,7 +258,7 @@ print(json.dumps({{"devices": jax.local_device_count(), "losses": [r["loss"] for
 
 # ---------------------------------------------------------------- plug-ins and injection
 
-from scorefield import ComponentRequiredError, ConfigError  # noqa: E402
+from scorefield import ComponentRequiredError  # noqa: E402
 from scorefield._registry import Option  # noqa: E402
 from scorefield.nets import NETS, ScoreNet  # noqa: E402
 

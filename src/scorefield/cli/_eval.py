@@ -66,7 +66,7 @@ def load_samples(path: str, dim: int | None = None):
     from ..data import check_rows, read_npy
 
     what = "--samples"
-    a = read_npy(path, what, InputError)
+    a = read_npy(path, what, InputError, kinds="iuf")  # booleans are not coordinates
     if a.ndim != 2 or a.shape[0] < 2:
         raise InputError(f"--samples {path} has shape {a.shape}; give an (N, D) array with N >= 2")
     if dim is not None and a.shape[1] != dim:

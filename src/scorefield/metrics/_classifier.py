@@ -67,7 +67,8 @@ def load_classifier() -> MnistClassifier:
                               f"{SHA256[:12]}...); reinstall scorefield or rerun scripts/train_mnist_classifier.py")
     import io
 
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+    buffer = io.BytesIO(data)  # the bytes whose checksum was just verified
+    with np.load(buffer, allow_pickle=False) as z:
         return MnistClassifier({k: z[k] for k in z.files})
 
 

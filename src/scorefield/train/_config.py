@@ -254,6 +254,8 @@ def _validate_sampler(s: Any, source: str) -> None:
 
 def _coerce(key: str, value: Any, typ: Any, source: str) -> Any:
     t = str(typ)
+    if t.endswith(" | None"):  # optional keys: None, or a value of the base type
+        return None if value is None else _coerce(key, value, t[: -len(" | None")], source)
     if t == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if t == "float" and isinstance(value, int) and not isinstance(value, bool):
