@@ -45,9 +45,10 @@ def test_dark_letter_on_white_without_invert_warns(tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load(f"image:{tmp_path / 'R.png'},invert")  # inverted: the letter carries the mass
+        inverted = load(f"image:{tmp_path / 'R.png'},invert")  # inverted: the letter carries the mass
         _letter(tmp_path / "L.png", dark_on_white=False)
-        load(f"image:{tmp_path / 'L.png'}")  # bright on dark: no warning
+        bright = load(f"image:{tmp_path / 'L.png'}")  # bright on dark: no warning
+    assert inverted.dim == 2 and bright.dim == 2
     # Bright only in a frame: most of the mass in the border.
     frame = np.zeros((40, 40), np.uint8)
     frame[:3], frame[-3:], frame[:, :3], frame[:, -3:] = 255, 255, 255, 255

@@ -96,10 +96,11 @@ def test_every_sampler_option_parses_or_raises_an_option_error(data):
 @given(TEXT)
 def test_init_spec_parser_gives_an_init_or_an_input_error(text):
     from scorefield.samplers import parse_init
+    from scorefield.samplers._init import AbstractInit
 
-    _typed(parse_init, text)
-    _typed(parse_init, "uniform:" + text)
-    _typed(parse_init, "gaussian:" + text)
+    for spec in (text, "uniform:" + text, "gaussian:" + text):
+        init = _typed(parse_init, spec)  # a refusal returns None after checking its one line
+        assert init is None or isinstance(init, AbstractInit), (spec, init)
 
 
 @SETTINGS
