@@ -164,20 +164,24 @@ class _IdxStream:
         self.f.close()
 
 
-def read_idx(path: str) -> np.ndarray:
+def read_idx(path: str, what: str = "") -> np.ndarray:
     """Read a whole IDX file (the MNIST distribution format; gzip-compressed or not).
 
     At most the bytes its header promises are decompressed; a header promising more than
     the free memory holds, or a file holding more than its header says, is refused."""
+    kind = f"IDX {what} file" if what else "IDX file"
     s = _IdxStream(path)
     try:
         free = available_memory()
         if 2 * s.nbytes > free:
-            raise DataSpecError(f"IDX file '{path}' claims shape {s.shape} ({fmt_bytes(s.nbytes)}), more than the free "
+            raise DataSpecError(f"{kind} '{path}' claims shape {s.shape} ({fmt_bytes(s.nbytes)}), more than the free "
                                 f"memory ({fmt_bytes(free)}) holds; use mnist-idx:PATH,index=K, which reads one image")
+        if not s.gz and s.size - s.head != s.nbytes:
+            raise DataSpecError(f"{kind} '{path}' holds {s.size - s.head} bytes of data but its header "
+                                f"promises shape {s.shape} ({s.nbytes} bytes); it is not a valid IDX file")
         raw = s.read(s.nbytes)
         if s.f.read(1):
-            raise DataSpecError(f"IDX file '{path}' holds more data than its header (shape {s.shape}) says; "
+            raise DataSpecError(f"{kind} '{path}' holds more data than its header (shape {s.shape}) says; "
                                 "it is not a valid IDX file")
     finally:
         s.close()

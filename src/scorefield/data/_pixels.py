@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from .._errors import DataSpecError
-from ._images import _IdxStream, mnist_bundle
+from ._images import mnist_bundle, read_idx
 
 MNIST_CLASSES = 10
 MNIST_SIZES = (4, 7, 14, 28)  # the sides 28 x 28 is averaged down to (block means)
@@ -46,26 +46,9 @@ def mnist_digits(label: int | None = None, size: int = 28):
     return x.reshape(x.shape[0], -1).astype(np.float32), (1, size, size), labels.astype(np.int32)
 
 
-def _idx_array(path: str, what: str) -> np.ndarray:
-    """A whole IDX file, checked against its header: the data must be exactly the size the
-    header promises (a header that lies about the size is refused)."""
-    s = _IdxStream(path)
-    try:
-        if not s.gz and s.size - s.head != s.nbytes:
-            raise DataSpecError(f"IDX {what} file '{path}' holds {s.size - s.head} bytes of data but its header "
-                                f"promises shape {s.shape} ({s.nbytes} bytes); it is not a valid IDX file")
-        raw = s.read(s.nbytes)
-        if s.f.read(1):
-            raise DataSpecError(f"IDX {what} file '{path}' holds more data than its header (shape {s.shape}) "
-                                "promises; it is not a valid IDX file")
-    finally:
-        s.close()
-    return np.frombuffer(raw, s.dtype).reshape(s.shape)
-
-
 def idx_digits(path: str, labels_path: str | None = None, size: int | None = None):
     """All images of an IDX image file (N, H, W) with, optionally, its IDX labels file (N,)."""
-    a = _idx_array(path, "image")
+    a = read_idx(path, "image")
     if a.ndim != 3 or a.shape[0] < 1:
         raise DataSpecError(f"IDX image file '{path}' holds an array of shape {a.shape}, not images (N, H, W); "
                             "give an images file such as train-images-idx3-ubyte")
@@ -81,7 +64,7 @@ def idx_digits(path: str, labels_path: str | None = None, size: int | None = Non
         x, h, w = downsample(x, size), size, size
     labels = None
     if labels_path is not None:
-        lab = _idx_array(labels_path, "labels")
+        lab = read_idx(labels_path, "labels")
         if lab.ndim != 1 or lab.shape[0] != n:
             raise DataSpecError(f"IDX labels file '{labels_path}' holds shape {lab.shape}; expected ({n},), one label "
                                 f"per image of '{path}'")
