@@ -28,9 +28,10 @@ from ._base import (
     info,
 )
 from ._dpm2m import DPMSolver2M
+from ._dpm3m import DPMSolver3M
 from ._euler import Euler
 from ._heun import Heun
-from ._init import AbstractInit, GaussianInit, UniformInit, parse_init
+from ._init import AbstractInit, GaussianInit, MatchedGaussianInit, UniformInit, parse_init
 from ._langevin import Langevin
 from ._mcmc import HMC, MALA, NUTS
 from ._ode import ProbabilityFlowODE
@@ -50,6 +51,7 @@ __all__ = [
     "info",
     "AbstractInit",
     "GaussianInit",
+    "MatchedGaussianInit",
     "UniformInit",
     "parse_init",
     "geometric",
@@ -63,6 +65,7 @@ __all__ = [
     "Euler",
     "Heun",
     "DPMSolver2M",
+    "DPMSolver3M",
     "UnderdampedLangevin",
     "MALA",
     "HMC",

@@ -99,6 +99,10 @@ class SamplerContext:
             `sigma_min` and auto_min_ratio * sigma_max (default 1%: a safe floor for a short
             run; a recipe whose model is accurate lower sets its own, see
             `scorefield.train.sampler_context`).
+        spread: the data's covariance about `centre`, a (D, D) array, or one variance per
+            coordinate (a scalar: a run's sigma_data^2), or None where unknown. Samplers with
+            `matched_prior` start from N(centre, sigma_max^2 I + spread), the Gaussian with
+            the moments of p_sigma_max (`default_start`).
     """
 
     dim: int
@@ -109,20 +113,23 @@ class SamplerContext:
     log_density: Callable[[float], Callable] | None = None
     exact: bool = False
     auto_min_ratio: float = 0.01
+    spread: Any = None
 
     @classmethod
     def from_points(cls, points, *, log_density=None, levels: int = 100, sigma_max: float | None = None,
                     sigma_min: float | None = None) -> "SamplerContext":
         """The context of a closed-form target known by samples `points` (n, D) of its data:
         centre their mean, sigma_max NCSNv2's rule (largest pairwise distance) unless given,
-        sigma_min 1% of sigma_max unless given (resolves an image's pixels; BENCHMARKS.md)."""
+        sigma_min 1% of sigma_max unless given (resolves an image's pixels; BENCHMARKS.md),
+        spread their covariance."""
         from ..noise import sigma_max_ncsnv2
 
         x = np.asarray(points, np.float64)
         smax = sigma_max_ncsnv2(x) if sigma_max is None else float(sigma_max)
         smin = 1e-2 * float(smax) if sigma_min is None else float(sigma_min)
+        spread = np.cov(x.T).reshape(x.shape[1], x.shape[1]) if x.shape[0] > 1 else None
         return cls(dim=int(x.shape[1]), sigma_max=float(smax), sigma_min=smin, levels=int(levels),
-                   centre=x.mean(0).astype(np.float32), log_density=log_density, exact=True)
+                   centre=x.mean(0).astype(np.float32), log_density=log_density, exact=True, spread=spread)
 
     @classmethod
     def from_dataset(cls, dataset, *, key, n: int = 4096, sigma_max: float | None = None,
@@ -152,11 +159,16 @@ class SamplerContext:
             return lambda x, s: self.log_density(s)(x)
         return self.log_density(sampler.level_sigma(0))
 
-    def prior(self, scale: float):
-        """N(centre, scale^2 I) as a `GaussianInit`."""
-        from ._init import GaussianInit
+    def prior(self, scale: float, *, matched: bool = False):
+        """N(centre, scale^2 I) as a `GaussianInit`; with `matched` and a known `spread`,
+        N(centre, scale^2 I + spread) as a `MatchedGaussianInit`."""
+        from ._init import GaussianInit, MatchedGaussianInit
 
         centre = 0.0 if self.centre is None else jnp.asarray(self.centre, jnp.float32)
+        if matched and self.spread is not None:
+            if np.ndim(self.spread) == 0:  # one variance per coordinate: still isotropic
+                return GaussianInit(float(np.sqrt(float(scale) ** 2 + float(self.spread))), centre)
+            return MatchedGaussianInit(float(scale), np.broadcast_to(np.asarray(centre), (self.dim,)), self.spread)
         return GaussianInit(float(scale), centre)
 
 
@@ -351,13 +363,14 @@ OPT_STEPS = Option("steps", int, 1000, "steps per particle", low=1)
 
 def default_start(sampler: AbstractSampler, context: SamplerContext):
     """Where `sampler`'s particles start by default for `context`: its own prior re-centred
-    on the data (N(centre, sigma_max^2 I) for the VE samplers), or for a sampler without a
-    prior N(centre, context.sigma_max^2 I)."""
+    on the data (N(centre, sigma_max^2 I) for the VE samplers; N(centre, sigma_max^2 I +
+    spread) for a sampler with `matched_prior` where the context knows the data's spread),
+    or for a sampler without a prior N(centre, context.sigma_max^2 I)."""
     from ._init import GaussianInit
 
     prior = sampler.default_init()
     if isinstance(prior, GaussianInit):
-        return context.prior(prior.scale)
+        return context.prior(prior.scale, matched=bool(getattr(sampler, "matched_prior", False)))
     if prior is not None:
         return prior
     return context.prior(context.sigma_max)

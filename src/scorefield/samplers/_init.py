@@ -43,6 +43,44 @@ class GaussianInit(AbstractInit):
         return centre + self.scale * jax.random.normal(key, (dim,), jnp.float32)
 
 
+class MatchedGaussianInit(AbstractInit):
+    """N(centre, sigma^2 I + spread): the Gaussian with the mean and covariance of the data
+    smoothed at `sigma` (p_sigma = p * N(0, sigma^2 I) has covariance Cov(p) + sigma^2 I).
+
+    A VE prior N(centre, sigma_max^2 I) misses the data's own covariance; a deterministic
+    sampler (an ODE flow is a bijection) keeps that mismatch to the end (BENCHMARKS.md
+    section 6), so the few-step samplers start here when the context knows the spread.
+
+    Arguments:
+        sigma: the noise level of the start, data units (> 0).
+        centre: the data mean, (D,).
+        spread: the data's covariance about `centre`: a (D, D) symmetric positive
+            semi-definite array, or one variance per coordinate (a scalar).
+    """
+
+    centre: Float[Array, " d"]
+    chol: Float[Array, "d d"]
+
+    def __init__(self, sigma: float, centre, spread):
+        c = np.asarray(centre, np.float64).reshape(-1)
+        d = c.shape[0]
+        cov = np.asarray(spread, np.float64)
+        cov = cov * np.eye(d) if cov.ndim == 0 else cov.reshape(d, d)
+        if not (np.isfinite(sigma) and sigma > 0) or not np.all(np.isfinite(cov)):
+            raise ConfigError(f"matched Gaussian init needs a positive finite sigma and a finite spread, got sigma={sigma}")
+        try:
+            chol = np.linalg.cholesky(float(sigma) ** 2 * np.eye(d) + 0.5 * (cov + cov.T))
+        except np.linalg.LinAlgError:
+            raise ConfigError("matched Gaussian init: sigma^2 I + spread is not positive definite; "
+                              "spread must be a covariance (symmetric positive semi-definite)") from None
+        self.centre = jnp.asarray(c, jnp.float32)
+        self.chol = jnp.asarray(chol, jnp.float32)
+
+    def sample(self, key, dim):
+        z = jax.random.normal(key, (dim,), jnp.float32)
+        return self.centre + self.chol @ z
+
+
 class UniformInit(AbstractInit):
     """Uniform on the box [low, high]^D (the NCSN toy experiment starts from [-8, 8]^2)."""
 

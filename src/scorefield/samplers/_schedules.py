@@ -124,6 +124,10 @@ class AbstractFewStepSampler(AbstractSampler):
 
     sigmas: eqx.AbstractVar[Float[Array, " n"]]
     min_nfe: ClassVar[int] = 2
+    # start from N(centre, sigma_max^2 I + the data's covariance) where the context knows it
+    # (`default_start`): the flow is a bijection, so a prior that misses p_sigma_max's
+    # covariance stays wrong to the end (BENCHMARKS.md section 6)
+    matched_prior: ClassVar[bool] = True
 
     @property
     def n_levels(self):

@@ -13,7 +13,7 @@ from ._config import TrainConfig
 
 def sampler_context(config: TrainConfig, *, recipe: bool = False, model=None):
     """The `SamplerContext` of a resolved config: its sigma_max, sigma_min, number of levels
-    and centre; a log-density only where `model` has one.
+    and centre; the spread sigma_data^2 per coordinate; a log-density only where `model` has one.
 
     Arguments:
         config: a resolved TrainConfig (or a `Run`'s config).
@@ -39,9 +39,11 @@ def sampler_context(config: TrainConfig, *, recipe: bool = False, model=None):
     log_density = None
     if isinstance(model, EnergyNet):
         log_density = lambda s: (lambda x: model.log_prob(x, s))  # noqa: E731
+    sd = config.sigma_data
+    spread = float(sd) ** 2 if isinstance(sd, (int, float)) and not isinstance(sd, bool) else None
     return SamplerContext(dim=int(config.dim), sigma_max=smax, sigma_min=smin, levels=int(config.n_levels),
                           centre=np.asarray(config.centre, np.float32), log_density=log_density, exact=False,
-                          auto_min_ratio=ratio)
+                          auto_min_ratio=ratio, spread=spread)
 
 
 def build_sampler(config: TrainConfig, **overrides: Any):
