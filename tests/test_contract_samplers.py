@@ -41,7 +41,7 @@ CASES = {
     # few-step samplers: one level over the rho-7 grid from 3 to 0.05 (sigma_min "auto")
     "euler": (dict(nfe=6), (0, 3)),  # grid 3, 1.57, 0.77, 0.35, 0.14, 0.05: step 3 evaluates at 0.35
     "dpm2m": (dict(nfe=6), (0, 3)),  # the same grid, one evaluation per step at its start
-    "dpm3m": (dict(nfe=6), (0, 3)),  # the same grid and evaluations as dpm2m
+    "dpm3m": (dict(nfe=6, eta=0.5), (0, 3)),  # the same grid and evaluations as dpm2m; eta exercises the keys
     # grid 3, 0.98, 0.26, 0.05: step 1 (0.98 -> 0.26) evaluates at 0.26; churn exercises the keys
     "heun": (dict(nfe=7, churn=0.5), (0, 1)),
     "langevin": (dict(steps=6, step_size=0.05), (0, 0)),  # sigma defaults to sigma_min = 0.05
