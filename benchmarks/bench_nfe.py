@@ -1,5 +1,5 @@
 """Sample quality against score evaluations per sample: the few-step samplers (euler, heun,
-dpm2m) and the predictor-corrector (pc, 2 evaluations per level) at several NFE.
+dpm2m, dpm3m) and the predictor-corrector (pc, 2 evaluations per level) at several NFE.
 
 Image data: hist_tv at each N (default 10,000 and 100,000) and its ratio to the iid floor
 (`hist_tv_floor`, same N), with the exact smoothed score of the reference "5" and, unless
@@ -17,7 +17,9 @@ Prints one JSON line per row and a table of ratios to the floor.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ from scorefield.data import load
 from scorefield.metrics import energy_distance, hist_tv, hist_tv_floor
 from scorefield.noise import geometric
 
-SAMPLERS = ("euler", "heun", "dpm2m", "pc")
+SAMPLERS = ("euler", "heun", "dpm2m", "dpm3m", "pc")
 IMAGES = ("mnist", "mnist:label=7,index=3", "mnist:label=0,index=1")
 TOYS = ("toy:8gaussians", "toy:ncsn-mixture")
 
@@ -42,21 +44,29 @@ def make_sampler(name: str, nfe: int, sigma_max: float, sigma_min: float, opts: 
     of one corrector and one predictor step)."""
     if name == "pc":
         return S.PredictorCorrector(geometric(sigma_max, sigma_min, max(1, nfe // 2)), 1, 0.16)
-    cls = {"euler": S.Euler, "heun": S.Heun, "dpm2m": S.DPMSolver2M}[name]
+    cls = S.SAMPLERS.get(name)
     return cls(sigma_max, sigma_min, max(nfe, cls.min_nfe), **opts.get(name, {}))
 
 
-def run_rows(label, data, score_fn, sigma_max, sigma_min, centre, args, opts, floors, key):
+def run_rows(label, data, score_fn, ctx, args, opts, floors, key):
+    """One row per sampler and NFE; every sampler starts where `default_start` puts it for
+    the context `ctx` (the few-step samplers from the moment-matched prior where `ctx`
+    knows the data's spread, pc from N(centre, sigma_max^2 I))."""
     rows = []
     n_max = max(args.n)
+    sigma_max, sigma_min = ctx.sigma_max, ctx.sigma_min
     for name in args.samplers:
         for nfe in args.nfes:
             sampler = make_sampler(name, nfe, sigma_max, sigma_min, opts)
-            init = S.GaussianInit(float(sigma_max), jnp.asarray(centre, jnp.float32))
+            init = S.default_start(sampler, ctx)
+            t, c = time.perf_counter(), os.times()
             res = S.sample(sampler, score_fn, key, n=n_max, dim=data.dim, init=init)
+            c1 = os.times()
             row = dict(source=label, data=data.spec, sampler=name, nfe_asked=nfe,
-                       evals_per_sample=res.n_score_evals_per_sample, seconds=round(res.wall_time, 2),
-                       sigma_max=sigma_max, sigma_min=sigma_min)
+                       evals_per_sample=res.n_score_evals_per_sample, seconds=round(time.perf_counter() - t, 2),
+                       cpu_seconds=round(c1.user + c1.system - c.user - c.system, 2),
+                       load=round(os.getloadavg()[0], 1), sigma_max=sigma_max, sigma_min=sigma_min,
+                       init=type(init).__name__)
             for n in args.n:
                 x = res.samples[:n]
                 if hasattr(data.target, "probs"):
@@ -88,13 +98,15 @@ def floors_of(data, ns, key):
     return out
 
 
-def exact_setup(spec: str, seed: int):
+def exact_setup(spec: str, seed: int, sigma_min_ratio: float = 0.01):
     """The CLI's --exact defaults (`SamplerContext.from_points`): sigma_max by NCSNv2's rule,
-    sigma_min 1% of it, centre the data mean."""
+    sigma_min `sigma_min_ratio` of it (default 1%), centre the data mean, spread their
+    covariance."""
     data = load(spec)
     x = np.asarray(data.sample(jax.random.key(seed ^ 0x5EED), 4096), np.float64)
     ctx = S.SamplerContext.from_points(x)
-    return data, data.target.smoothed_score, ctx.sigma_max, ctx.sigma_min, ctx.centre
+    ctx = dataclasses.replace(ctx, sigma_min=sigma_min_ratio * ctx.sigma_max)
+    return data, data.target.smoothed_score, ctx
 
 
 def trained_setup(spec: str, steps: int | None, workdir: Path):
@@ -106,8 +118,8 @@ def trained_setup(spec: str, steps: int | None, workdir: Path):
     train(preset("default", data=spec, **overrides), out, progress=False)
     print(json.dumps(dict(trained=spec, steps=steps or "preset", seconds=round(time.perf_counter() - t, 1))), flush=True)
     run = load_run(out)
-    ctx = sampler_context(run.config, recipe=True)  # the recipe's grid: sigma_min >= 1% of sigma_max
-    return run.dataset(), run.score_fn(ema=True), ctx.sigma_max, ctx.sigma_min, np.asarray(ctx.centre)
+    ctx = sampler_context(run.config, recipe=True)  # the recipe's grid and spread
+    return run.dataset(), run.score_fn(ema=True), ctx
 
 
 def table(rows, ns):
@@ -172,6 +184,9 @@ def main() -> None:
     ap.add_argument("--heun", default="{}", help="JSON of heun options (e.g. '{\"churn\": 10}')")
     ap.add_argument("--dpm2m", default="{}", help="JSON of dpm2m options (e.g. '{\"schedule\": \"log-uniform\"}')")
     ap.add_argument("--euler", default="{}")
+    ap.add_argument("--dpm3m", default="{}")
+    ap.add_argument("--exact-sigma-min-ratio", type=float, default=0.01,
+                    help="exact rows: sigma_min as a fraction of sigma_max (default 1%%, the --exact default)")
     ap.add_argument("--json", help="append rows to this JSONL file")
     ap.add_argument("--plot", help="write the quality-vs-evaluations figure (PNG)")
     ap.add_argument("--seed", type=int, default=0)
@@ -182,25 +197,25 @@ def main() -> None:
     args.nfes = [int(v) for v in args.nfes.split(",")]
     args.samplers = args.samplers.split(",")
     toy_n = [int(v) for v in args.toy_n.split(",")]
-    opts = {k: json.loads(getattr(args, k)) for k in ("heun", "dpm2m", "euler")}
+    opts = {k: json.loads(getattr(args, k)) for k in ("heun", "dpm2m", "dpm3m", "euler")}
     print(f"# {machine()}; samplers {args.samplers}, NFE {args.nfes}, N {args.n}; options {opts}")
     key = jax.random.key(args.seed)
     rows = []
     for spec in [s for s in args.data.split(",") if s]:
-        data, score_fn, smax, smin, centre = exact_setup(spec, args.seed)
+        data, score_fn, ctx = exact_setup(spec, args.seed, args.exact_sigma_min_ratio)
         floors = floors_of(data, args.n, jax.random.fold_in(key, 1))
-        rows += run_rows("exact", data, score_fn, smax, smin, centre, args, opts, floors, key)
+        rows += run_rows("exact", data, score_fn, ctx, args, opts, floors, key)
     toy_args = argparse.Namespace(**{**vars(args), "n": toy_n})
     for spec in [s for s in args.toys.split(",") if s]:
-        data, score_fn, smax, smin, centre = exact_setup(spec, args.seed)
+        data, score_fn, ctx = exact_setup(spec, args.seed, args.exact_sigma_min_ratio)
         floors = floors_of(data, toy_n, jax.random.fold_in(key, 1))
-        rows += run_rows("exact", data, score_fn, smax, smin, centre, toy_args, opts, floors, key)
+        rows += run_rows("exact", data, score_fn, ctx, toy_args, opts, floors, key)
     if not args.exact_only:
         with tempfile.TemporaryDirectory() as tmp:
             for spec in [s for s in args.data.split(",") if s]:
-                data, score_fn, smax, smin, centre = trained_setup(spec, args.train_steps, Path(tmp))
+                data, score_fn, ctx = trained_setup(spec, args.train_steps, Path(tmp))
                 floors = floors_of(data, args.n, jax.random.fold_in(key, 1))
-                rows += run_rows("trained", data, score_fn, smax, smin, centre, args, opts, floors, key)
+                rows += run_rows("trained", data, score_fn, ctx, args, opts, floors, key)
     print(table([r for r in rows if any(k.startswith("hist_tv") for k in r)], args.n))
     toys = [r for r in rows if any(k.startswith("energy") for k in r)]
     if toys:
