@@ -7,6 +7,7 @@ import json
 import os
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +38,20 @@ GIFS = {
 GIF_SIZE = (400, 408)
 
 
+def readme_demo_argv(out) -> list[str]:
+    """The README tour's demo command (its last), with its --out replaced by `out`."""
+    from test_readme import cli_tour
+
+    argv = cli_tour()[-1][1:]
+    assert argv[0] == "demo" and "--fast" in argv, argv
+    argv[argv.index("--out") + 1] = str(out)
+    return argv
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The README's own `scorefield demo --out DIR --fast` (seed 0, the default), run once:
+    every test here, the browser check and the README tour use it."""
     out = tmp_path_factory.mktemp("demo") / "out"
     (out).mkdir()
     (out / "notes.txt").write_text("mine")  # a file of the user's: must survive the demo
@@ -47,7 +60,7 @@ def demo(tmp_path_factory):
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):  # not a terminal: step lines, no progress bars
-        code = main(["demo", "--out", str(out), "--fast", "--seed", "0"])
+        code = main(readme_demo_argv(out))
     assert code == 0, err.getvalue()[-2000:]
     (out.parent / "stderr.txt").write_text(err.getvalue())
     return out
@@ -274,3 +287,129 @@ def test_settings_refuse_non_positive_sizes():
     for bad in (2.5, True):  # a wrong type: the library's check, or the test hook's before it
         with pytest.raises((ConfigError, TypeCheckError), match="samples"):
             DemoSettings(samples=bad)
+
+
+# What the page's script reports: every image after it was scrolled into view (the page
+# loads them lazily, as a reader scrolling down would), and the numbers table as rendered.
+_PAGE_SCRIPT = """(async () => {
+  const settle = img => img.complete ? Promise.resolve() : new Promise(done => {
+    img.addEventListener('load', done, {once: true});
+    img.addEventListener('error', done, {once: true});
+    setTimeout(done, 15000);
+  });
+  const images = [];
+  for (const img of document.images) {
+    img.scrollIntoView();
+    await settle(img);
+    images.push({src: img.getAttribute('src'), width: img.naturalWidth, height: img.naturalHeight});
+  }
+  const rows = [...document.querySelectorAll('table tr')].map(
+    tr => [tr.querySelector('th').innerText, tr.querySelector('td').innerText]);
+  return {images, rows};
+})()"""
+
+
+def _numbers_of(text: str) -> list[tuple[float, int]]:
+    """The numbers of a table cell as (value, decimals shown), thousands separators read."""
+    out = []
+    for m in re.finditer(r"-?\d[\d,]*(?:\.(\d+))?", text):
+        out.append((float(m.group(0).replace(",", "")), len(m.group(1) or "")))
+    return out
+
+
+def _row_matches(text: str, expected: list[float]) -> bool:
+    got = _numbers_of(text)
+    return len(got) == len(expected) and all(
+        abs(v - e) <= 0.5 * 10.0 ** -d + 1e-9 for (v, d), e in zip(got, expected))
+
+
+def test_page_in_a_real_browser_loads_every_image_without_errors_and_shows_the_metrics(demo):
+    """Issue 15 item 13: index.html in headless Chromium (where one is installed): every
+    image loads (naturalWidth > 0, at the size of the file), no console or load errors, and
+    the numbers table says what metrics.json says."""
+    from _browser import Page, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium or Chrome on PATH (chromium, chromium-browser, google-chrome; "
+                    "or SCOREFIELD_CHROMIUM): `apt-get install chromium` to run this check")
+    with Page(binary) as page:
+        page.open(demo / "index.html")
+        seen = page.evaluate(_PAGE_SCRIPT)
+        errors = page.errors()
+    assert not errors, errors
+    images = {im["src"]: im for im in seen["images"]}
+    assert set(images) == set(PNGS) | set(GIFS), set(images) ^ (set(PNGS) | set(GIFS))
+    for src, im in images.items():
+        size = PNGS.get(src, GIF_SIZE)
+        assert (im["width"], im["height"]) == size, (src, im)  # loaded, and the file's own pixels
+    m = json.loads((demo / "metrics.json").read_text())
+    floor, ex, lang, tr, sa = (m["hist_tv_floor"], m["exact_image_samples"], m["langevin"], m["train"],
+                               m["samples"])
+    walls = [m["wall_s"]["total"]] + [v for k, v in m["wall_s"].items() if k != "total"]
+    expected = {  # row heading -> the numbers its cell must show, from metrics.json
+        "hist_tv of the learned samples": [m["hist_tv"], floor["n"]],
+        "its floor: exact samples at the same N": [floor["mean"], floor["low"], floor["high"], 95],
+        f"hist_tv of {ex['n']:,} exact samples (step 3)": [ex["hist_tv"], ex["hist_tv_floor"]["mean"]],
+        f"mode weights of {lang['particles']} Langevin particles (step 2)": [*lang["mode_weights"], 0.5, 0.5],
+        "training": [tr["steps"], tr["wall_s"], tr["final_loss"]],
+        "sampling": [sa["levels"], sa["score_evals_per_sample"], sa["wall_s"]],
+    }
+    rows = dict(seen["rows"])
+    assert set(rows) == set(expected) | {"wall time"}, seen["rows"]
+    for head, numbers in expected.items():
+        assert _row_matches(rows[head], numbers), (head, rows[head], numbers)
+    assert rows["training"].startswith(f"preset {tr['preset']}, ") and rows["sampling"].startswith(sa["sampler"])
+    # the wall-time cell: the total, then each step's seconds (its labels hold step numbers)
+    secs = [float(s) for s in re.findall(r"(\d+\.\d) s\b", rows["wall time"])]
+    assert secs == pytest.approx(walls, abs=0.05 + 1e-9), (rows["wall time"], walls)
+
+
+def test_both_readme_tours_run_in_order_in_a_fresh_directory(demo, tmp_path, monkeypatch, capsys):
+    """Issue 15 item 1: every command of the README's command-line tour, in order, then its
+    Python tour in the same interpreter, in one fresh directory, so that the README cannot
+    drift. The only change is a test-only recipe: "default" is the "fast" preset (the demo's,
+    whose programs this process has just compiled) with 100 steps. The tour's last command,
+    the demo, is the one the `demo` fixture ran (readme_demo_argv)."""
+    from test_readme import cli_tour, python_tour
+
+    from scorefield.train import PRESETS
+
+    monkeypatch.setitem(PRESETS, "default", {**PRESETS["fast"], "steps": 100, "checkpoint_every": 100})
+    monkeypatch.chdir(tmp_path)
+    commands = cli_tour()
+    assert commands[-1][1] == "demo" and all(a[1] != "demo" for a in commands[:-1])
+    for argv in commands[:-1]:
+        code = main(argv[1:])
+        err = capsys.readouterr().err
+        assert code == 0, (argv, err[-2000:])
+    for name in ("five.npy", "five.png", "field.png", "d.png", "ncsn.npy", "runs/five/config.json"):
+        assert Path(name).is_file(), name
+    assert np.load("five.npy").shape == (10_000, 2) and np.load("ncsn.npy").shape == (5_000, 2)
+    scope: dict = {}
+    exec(compile(python_tour(), "README.md (Python tour)", "exec"), scope)  # noqa: S102 - the README's own example
+    assert scope["result"].samples.shape == (10_000, 2) and scope["oracle"].samples.shape == (10_000, 2)
+    assert Path("runs/five-py/config.json").is_file()
+
+
+def test_the_browser_check_sees_a_broken_image_and_a_console_error(tmp_path):
+    """The check above can fail: a page with a missing image and a script error is seen as
+    such (an image of naturalWidth 0; the error and the failed load reported)."""
+    from _browser import Page, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium or Chrome on PATH (chromium, chromium-browser, google-chrome; "
+                    "or SCOREFIELD_CHROMIUM): `apt-get install chromium` to run this check")
+    Image.new("RGB", (30, 20), (200, 10, 10)).save(tmp_path / "ok.png")
+    (tmp_path / "page.html").write_text(
+        '<!DOCTYPE html><html><body><img src="ok.png"><img src="missing.png">'
+        '<table><tr><th>a</th><td>1</td></tr></table><script>console.error("boom")</script></body></html>')
+    with Page(binary) as page:
+        page.open(tmp_path / "page.html")
+        seen = page.evaluate(_PAGE_SCRIPT)
+        errors = page.errors()
+    assert seen["images"] == [{"src": "ok.png", "width": 30, "height": 20},
+                              {"src": "missing.png", "width": 0, "height": 0}]
+    assert seen["rows"] == [["a", "1"]]
+    assert any("boom" in e for e in errors) and any("missing.png" in e or "ERR_FILE_NOT_FOUND" in e for e in errors), errors

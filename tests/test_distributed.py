@@ -186,3 +186,36 @@ def test_incomplete_multi_host_settings_are_one_line_usage_errors(tmp_path, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_coordinator_that_cannot_be_reached_fails_in_one_line_within_the_join_timeout(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """Issue 14 item 17: process 1 of a run whose coordinator address answers nothing (a
+    port on this machine where nothing listens), and process 0 whose peer never comes, each
+    stop after SCOREFIELD_JOIN_TIMEOUT seconds with exit 1 and one line saying what did not
+    happen; nothing is written. (JAX alone waits its own timeout, then aborts the process
+    from C++ with a stack trace and exit 134.) Process 0 runs as a child (it gives up by
+    ending its process); process 1, which gives up before JAX is asked to join, in this one."""
+    import time
+
+    from scorefield.cli import main
+
+    ports = {1: _free_port(), 0: _free_port()}  # free now: nobody listens on either
+    t0 = time.monotonic()
+    lead = _train(["--data", DATA, "--out", str(tmp_path / "run0"), "--coordinator", f"127.0.0.1:{ports[0]}",
+                   "--num-processes", "2", "--process-id", "0"], _env(SCOREFIELD_JOIN_TIMEOUT="2"))
+    for k in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "JAX_COORDINATOR_ADDRESS"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("SCOREFIELD_JOIN_TIMEOUT", "2")
+    rc1 = main(["train", "--data", DATA, "--out", str(tmp_path / "run1"), "--quiet", "--coordinator",
+                f"127.0.0.1:{ports[1]}", "--num-processes", "2", "--process-id", "1"])
+    err1 = capsys.readouterr().err
+    [(rc0, _, err0)] = _finish([lead])
+    elapsed = time.monotonic() - t0
+    for rc, err in ((rc1, err1), (rc0, err0)):
+        lines = err.strip().splitlines()
+        assert rc == 1 and len(lines) == 1 and "Traceback" not in err and "SCOREFIELD_JOIN_TIMEOUT" in lines[0], err
+    assert f"could not reach the coordinator 127.0.0.1:{ports[1]} (--coordinator) within 2 s (connection refused" in err1
+    assert f"process 0 could not join the run at 127.0.0.1:{ports[0]} within 2 s: the other processes" in err0
+    assert elapsed < 60, elapsed  # a process start and a 2-s wait, on a loaded machine
+    assert not list(tmp_path.iterdir())

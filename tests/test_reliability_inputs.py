@@ -108,6 +108,14 @@ CASES = [
     (["eval", "--data", DATA, "--samples", "{huge.npy}"], 2, "too large to compute distances in float32"),
     (TRAIN + ["--steps", str(10**40), "--data", DATA], 2, "the largest allowed is 2147483647"),
     (TRAIN + ["--data", DATA, "--config", "{bigseed.toml}"], 2, "steps=2147483648 is too large"),
+    # a sampler's counts: each option, and the steps and evaluations they multiply to, fit int32
+    # (before: "internal error: OverflowError" from inside the compiled step)
+    (["sample", "--exact", DATA, "--n", "4", "--out", "{tmp}/s.npy", "--corrector-steps", str(2**80)], 2,
+     "at most 2147483647 in magnitude"),
+    (["sample", "--exact", DATA, "--n", "4", "--out", "{tmp}/s.npy", "--levels", "2", "--corrector-steps",
+      str(2**31 - 1)], 2, "--corrector-steps 2147483647 must be at most 1073741822 over 2 levels"),
+    (["sample", "--exact", DATA, "--n", "4", "--out", "{tmp}/s.npy", "--sampler", "annealed", "--levels", "2",
+      "--steps-per-level", str(2**31 - 1)], 2, "= 4294967294 steps per particle, more than 2147483647"),
     # 12: one seed rule everywhere
     (TRAIN + ["--data", DATA, "--seed", str(2**70)], 2, "a seed is an integer in [0, 2^63)"),
     (TRAIN + ["--data", DATA, "--seed", str(2**63)], 2, "a seed is an integer in [0, 2^63)"),

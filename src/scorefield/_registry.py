@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Generic, TypeVar
 
 from ._errors import ConfigError
+from ._limits import MAX_COUNT
 
 __all__ = ["Option", "OptionError", "Registry", "FROM_CONTEXT"]
 
@@ -170,6 +171,8 @@ class Option:
                 value = int(value)
             if not isinstance(value, int):
                 raise bad
+            if abs(value) > MAX_COUNT:  # counts go to JAX as int32 (steps, levels, sizes)
+                raise OptionError(owner, self.name, value, f"{self.requirement()}, at most {MAX_COUNT} in magnitude")
             v = value
         elif t is float:
             if isinstance(value, bool):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 
 from ._common import formatter, non_negative_int, positive_int, seed, worded
 from ._options import flag_error, given, lazy_options
@@ -281,22 +283,80 @@ def _join_processes(args: argparse.Namespace) -> bool:
             raise InputError(f"a run over {num} processes needs {' and '.join(missing)}")
         if pid >= num:
             raise InputError(f"process id {pid} is out of range for {num} processes; give 0 to {num - 1}")
+    flag = "--coordinator" if args.coordinator else ENV["coordinator"]
     if coordinator is not None:
-        _check_coordinator(coordinator, "--coordinator" if args.coordinator else ENV["coordinator"])
+        _check_coordinator(coordinator, flag)
+    timeout = _join_timeout()
+    deadline = time.monotonic() + timeout
+    if coordinator is not None and pid not in (None, 0):  # process 0 serves the address; the others reach it
+        _reach_coordinator(coordinator, flag, deadline, timeout)
     import jax
 
+    where = f"at {coordinator}" if coordinator else "(detected coordinator)"
+    who = "process 0" if pid == 0 else f"process {pid}" if pid is not None else "this process"
+    # JAX ends the process from C++ (SIGABRT, a stack trace, exit 134) when its own join
+    # times out; a watchdog gives up first, with one line, before anything was written.
+    done = threading.Event()
+
+    def give_up() -> None:
+        if not done.is_set():
+            print(f"scorefield train: error: {who} could not join the run {where} within {timeout} s: "
+                  f"{'the other processes did not all connect' if pid == 0 else 'the run did not start'}; "
+                  "start every process with the same coordinator address and process count "
+                  "(the wait is set by SCOREFIELD_JOIN_TIMEOUT, in seconds)", file=sys.stderr, flush=True)
+            os._exit(1)
+
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), give_up)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid,
-                                   initialization_timeout=_join_timeout())
+                                   initialization_timeout=timeout + 60)
     except ValueError as e:  # JAX found no cluster to take the missing values from
         raise InputError(f"--distributed: {' '.join(str(e).split()).rstrip('.')}; give --coordinator, --num-processes and "
                          "--process-id (or the JAX_* variables)") from None
     except Exception as e:  # noqa: BLE001 - JAX raises XlaRuntimeError/RuntimeError on a failed join
-        raise ScorefieldError(f"could not join the run at {coordinator or 'the detected coordinator'} within "
-                              f"{_join_timeout()} s ({type(e).__name__}: {' '.join(str(e).split())[:300]}); start "
+        raise ScorefieldError(f"could not join the run {where} within "
+                              f"{timeout} s ({type(e).__name__}: {' '.join(str(e).split())[:300]}); start "
                               "every process with the same coordinator address and process count (the wait is "
                               "set by SCOREFIELD_JOIN_TIMEOUT, in seconds)") from None
+    finally:
+        done.set()
+        watchdog.cancel()
     return jax.process_index() == 0
+
+
+def _reach_coordinator(address: str, flag: str, deadline: float, timeout: int) -> None:
+    """Return once a TCP connection to `address` (HOST:PORT) succeeds; retried until
+    `deadline` (time.monotonic()). InputError when the host name does not resolve,
+    ScorefieldError (exit 1) when nothing answers in time, naming why."""
+    import socket
+
+    from .._errors import InputError, ScorefieldError
+
+    host, _, port = address.strip().rpartition(":")
+    host = host.strip("[]")
+    why = "no answer"
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, int(port)), timeout=max(0.05, min(2.0, left))):
+                return
+        except socket.gaierror as e:
+            raise InputError(f"{flag} {address!r}: the host {host!r} cannot be resolved ({e.strerror}); "
+                             "give the address of process 0, such as host0:1234") from None
+        except ConnectionRefusedError:
+            why = "connection refused: nothing listens there"
+        except TimeoutError:
+            why = "no answer: the host is down, or a firewall drops the connection"
+        except OSError as e:
+            why = e.strerror or type(e).__name__
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ScorefieldError(f"could not reach the coordinator {address} ({flag}) within {timeout} s ({why}); "
+                                  "start process 0 with the same address, or check the host and port "
+                                  "(the wait is set by SCOREFIELD_JOIN_TIMEOUT, in seconds)")
+        time.sleep(min(0.25, left))
 
 
 def _check_coordinator(address: str, flag: str) -> None:

@@ -59,6 +59,13 @@ class PredictorCorrector(AbstractGridSampler):
     @classmethod
     def from_options(cls, context, *, sigma_max, sigma_min, levels, corrector_steps, snr):
         grid = grid_from_options(context, sigma_max, sigma_min, levels, "sampler 'pc'")
+        from .._limits import MAX_COUNT
+        from .._registry import OptionError
+
+        if (corrector_steps + 1) * levels > MAX_COUNT:
+            raise OptionError("sampler 'pc'", "corrector_steps", corrector_steps,
+                              f"must be at most {MAX_COUNT // levels - 1} over {levels} levels (the score "
+                              f"evaluations per particle, counted in int32, stay below {MAX_COUNT})")
         return cls(grid, n_corrector=corrector_steps, snr=snr)
 
     def __init__(self, sigmas, n_corrector: int = 1, snr: float = 0.16):
@@ -66,6 +73,12 @@ class PredictorCorrector(AbstractGridSampler):
         if int(n_corrector) < 0:
             raise ConfigError(f"n_corrector={n_corrector} must be 0 or more")
         self.n_corrector = int(n_corrector)
+        from .._limits import MAX_COUNT
+
+        evals = (self.n_corrector + 1) * int(self.sigmas.shape[0])
+        if evals > MAX_COUNT:  # evaluations are counted in int32, per step and per particle
+            raise ConfigError(f"n_corrector={n_corrector} over {self.sigmas.shape[0]} levels would take {evals} score "
+                              f"evaluations per particle, more than {MAX_COUNT}; give fewer corrector steps or levels")
         self.snr = positive(snr, "snr")
 
     @property

@@ -433,6 +433,13 @@ def sample(
     if trajectory_every is not None and int(trajectory_every) < 1:
         raise ConfigError(f"trajectory_every={trajectory_every} must be at least 1 (or None)")
     every = None if trajectory_every is None else int(trajectory_every)
+    from .._limits import MAX_COUNT
+
+    steps = int(sampler.n_levels) * int(sampler.steps_per_level)
+    if steps > MAX_COUNT:  # the step counter and the evaluation counts are int32
+        raise ConfigError(f"sampler '{sampler.name}' would take {sampler.n_levels} levels x {sampler.steps_per_level} "
+                          f"steps = {steps} steps per particle, more than {MAX_COUNT} (JAX counts steps in int32); "
+                          "give fewer levels or steps per level")
     dist, x_given, dim = _starts(sampler, init, n, dim)
     plan = _plan(sampler, n, dim, chunk_size, block_size, max_steps_per_call, every)
     from .._limits import check_sample_memory, sample_frames  # before anything is allocated (issue 14)
