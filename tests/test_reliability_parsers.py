@@ -251,7 +251,7 @@ def work_is_interrupted(monkeypatch):
         monkeypatch.setattr(module, name, ctrl_c)
 
 
-@settings(max_examples=80, deadline=None, derandomize=True,
+@settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_commands_run_with_random_option_values_end_in_1_2_or_130_with_one_line(parser_and_options, tmp_path_factory,
