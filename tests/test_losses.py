@@ -72,3 +72,52 @@ def test_sliced_score_matching_is_unbiased_for_the_trace():
     ssm = float(SlicedScoreMatching(sigma=0.0, n_projections=20_000)(lambda y, s: model(y, 1.0), x, key=jax.random.PRNGKey(3)))
     # v^T A v has variance 2 |sym(A)|_F^2 = 2 * 5.125 over 20,000 draws: s.e. 0.016
     assert ssm == pytest.approx(exact, abs=0.08)
+
+
+def test_second_order_residual_matches_hand_computation():
+    # s = (A x~ + b)/sigma, J = A/sigma: r = sigma v.A v + |v|^2 - (v.(z + A x~ + b))^2
+    from scorefield.losses import second_order_residual
+
+    model, sig = Linear(A, B), 0.5
+    x, z, v = jnp.array([1.0, 2.0]), jnp.array([1.0, -1.0]), jnp.array([1.0, -1.0])
+    xt = x + sig * z  # (1.5, 1.5)
+    s, r = second_order_residual(model, xt, jnp.float32(sig), z, v)
+    # A x~ + b = (-0.75 + 0.1, -3 - 0.2) = (-0.65, -3.2); v.A v = -1 - 0.5 - 2 = -3.5
+    w = np.array([1.0 - 0.65, -1.0 - 3.2])
+    hand = sig * -3.5 + 2.0 - (w[0] - w[1]) ** 2
+    assert np.allclose(s, np.array([-0.65, -3.2]) / sig, rtol=1e-6)
+    assert float(r) == pytest.approx(hand, rel=1e-6)
+
+
+@pytest.mark.parametrize("c", [1.0, 0.5])
+def test_second_order_residual_has_mean_zero_only_at_the_exact_score(c):
+    # Data N(0, s0^2 I): the exact smoothed score is -x/(s0^2 + sigma^2), and Tweedie's
+    # second-order formula makes E[r] = 0 there. For the score scaled by c, with q = s0^2 +
+    # sigma^2: E[r] = -c D sigma^2/q + D - D ((1 - c sigma^2/q)^2 + c^2 sigma^2 s0^2/q^2)
+    # (0 at c = 1; 0.1324 at c = 0.5).
+    from scorefield.losses import second_order_residual
+
+    s0, sig, n = 0.5, 0.3, 200_000
+    kx, kz, kv = jax.random.split(jax.random.PRNGKey(3), 3)
+    x = s0 * jax.random.normal(kx, (n, 2))
+    z = jax.random.normal(kz, (n, 2))
+    v = jax.random.rademacher(kv, (n, 2), dtype=jnp.float32)
+    model = lambda y, s: -c * y / (s0**2 + s**2)  # noqa: E731
+    _, r = jax.vmap(lambda a, b, w: second_order_residual(model, a, jnp.float32(sig), b, w))(x + sig * z, z, v)
+    mean, se = float(r.mean()), float(r.std() / np.sqrt(n))
+    q = s0**2 + sig**2
+    want = -c * 2 * sig**2 / q + 2 - 2 * ((1 - c * sig**2 / q) ** 2 + c**2 * sig**2 * s0**2 / q**2)
+    assert abs(mean - want) < 4 * se and 4 * se < 0.05, (mean, se, want)
+
+
+def test_dsm_second_order_adds_to_the_first_order_loss_and_refuses_all_levels():
+    from scorefield._errors import ConfigError
+
+    model = Linear(A, B)
+    x = jax.random.normal(jax.random.PRNGKey(4), (64, 2))
+    sig = jnp.array([1.0, 0.1])
+    first = DenoisingScoreMatching(sig, levels="continuous")(model, x, key=jax.random.PRNGKey(5))
+    both = DenoisingScoreMatching(sig, levels="continuous", second_order=0.3)(model, x, key=jax.random.PRNGKey(5))
+    assert float(both) > float(first) > 0  # the same draws; the added term is a mean square
+    with pytest.raises(ConfigError, match="second_order"):
+        DenoisingScoreMatching(sig, levels="all", second_order=0.3)

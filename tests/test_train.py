@@ -210,6 +210,31 @@ def test_sigma_ratios_set_the_training_and_sampling_ends():
             preset("fast", sigma_min_ratio=bad)
 
 
+def test_grid_align_puts_the_finest_grid_points_on_the_pixel_edges():
+    # grid_align: the finest grid's step is 1/(28 k) for a whole k and its points fall on
+    # the pixel edges (multiples of 1/28), the cube still covers the automatic one, the
+    # centre moves by less than one step; a toy set (no pixels) is left as it was.
+    from scorefield.data import load
+    from scorefield.train import resolve
+
+    for spec in ("mnist",):
+        data = load(spec)
+        auto = resolve(preset("fast", data=spec, grid_resolutions=[8, 16, 128]), data)
+        al = resolve(preset("fast", data=spec, grid_resolutions=[8, 16, 128], grid_align=True), data)
+        h = 2 * al.half_width / 127
+        k = 1 / (28 * h)
+        assert k == pytest.approx(round(k), abs=1e-9) and round(k) >= 1
+        lo = np.asarray(al.centre) - al.half_width
+        assert np.allclose(lo / h, np.round(lo / h), atol=1e-6)  # points at lo + j h, lo a multiple of h
+        assert al.half_width >= auto.half_width and al.half_width < auto.half_width * 128 / 127 * (1 + 1 / round(k))
+        assert np.all(np.abs(np.asarray(al.centre) - np.asarray(auto.centre)) <= h / 2 + 1e-12)
+    toy = load("toy:ncsn-mixture")
+    a, b = (resolve(preset("fast", data="toy:ncsn-mixture", grid_align=g), toy) for g in (False, True))
+    assert (a.centre, a.half_width) == (b.centre, b.half_width)
+    with pytest.raises(ConfigError, match="grid_align"):
+        preset("fast", grid_align=1)
+
+
 # Each objective recovers the exact score of a 2-D Gaussian. For DSM the minimiser is the
 # score of the data smoothed by sigma, -(C + sigma^2 I)^{-1}(x - m); SSM and exact SM learn
 # the score at their fixed sigma. Tolerance: the relative L2 error over points within two

@@ -45,6 +45,8 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
         centre = np.asarray(changes.get("centre", config.centre))
         # the grids cover the data with a 10% margin; beyond it features are clamped
         changes["half_width"] = float(1.1 * np.max(np.abs(x - centre)))
+    if config.grid_align and config.centre == "auto" and config.half_width == "auto":
+        changes.update(_aligned_cube(changes["centre"], changes["half_width"], config, dataset))
     spread = float(np.max(np.abs(x - x[0]))) if x.size else 0.0
     auto = [k for k in ("sigma_max", "sigma_min", "half_width") if getattr(config, k) == "auto"
             and (k != "half_width" or config.net in ("grid", "auto"))]
@@ -67,6 +69,29 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
         takes = "labels" in inspect.signature(OBJECTIVES.get(config.objective).__call__).parameters
         changes["n_classes"] = int(getattr(dataset, "n_classes", 0)) if getattr(net, "conditional", False) and takes else 0
     return config.replace(**changes)
+
+
+def _aligned_cube(centre: list, half_width: float, config: TrainConfig, dataset) -> dict:
+    """`grid_align`: for a grid network on a (cell-uniform) image density, the cube whose
+    finest grid has its points on the pixel edges: the grid step is 1/(m k) for an m-pixel
+    side and the largest whole k that still covers the automatic cube, and the centre moves
+    (by less than one grid step) so that the points fall on the edges. The density is
+    discontinuous exactly there, which the multilinear features can then follow (a kink at a
+    grid line) instead of smearing it over a grid cell. Other data: no change."""
+    from ..targets import ImageDensity
+
+    target = getattr(dataset, "target", None)
+    net = config.net if config.net != "auto" else auto_net(len(centre), getattr(dataset, "image_shape", None))
+    if net != "grid" or not isinstance(target, ImageDensity) or target.centres or len(centre) != 2:
+        return {}
+    m = max(int(target.height), int(target.width))  # pixels per unit length
+    steps = max(int(r) for r in config.grid_resolutions) - 1  # grid steps of the finest grid
+    k = int(np.floor(steps / (m * 2.0 * half_width)))
+    if k < 1:  # the finest grid is coarser than the pixels: nothing to align
+        return {}
+    h = 1.0 / (m * k)
+    half = 0.5 * steps * h
+    return {"centre": [float(np.round((c - half) / h) * h + half) for c in centre], "half_width": float(half)}
 
 
 def auto_net(dim: int, image_shape=None) -> str:

@@ -84,6 +84,9 @@ class TrainConfig:
     centre: Any = "auto"  # "auto" or a list of D floats
     sigma_data: Any = "auto"  # resmlp net: per-coordinate data std; "auto" from data
     half_width: Any = "auto"  # grid net: half side of the cube it covers; "auto" from data
+    # grid net on an image density, centre and half_width "auto": the finest grid's points
+    # on the pixel edges (its step a whole fraction of a pixel), see train.resolve
+    grid_align: bool = False
     grid_resolutions: list = field(default_factory=lambda: [8, 16, 32, 64])
     grid_features: int = 4
     # noise and objective
@@ -169,6 +172,8 @@ class TrainConfig:
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1):
                 raise ConfigError(f"{source}: {k}={v!r} must be a number between 0 and 1 (a fraction of sigma_max)")
+        if not isinstance(self.grid_align, bool):
+            raise ConfigError(f"{source}: grid_align={self.grid_align!r} must be true or false")
         if not (0.0 <= self.ema_decay < 1.0):
             raise ConfigError(f"{source}: ema_decay={self.ema_decay!r} must be in [0, 1)")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
@@ -260,6 +265,8 @@ def _coerce(key: str, value: Any, typ: Any, source: str) -> Any:
         return int(value)
     if t == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if t == "bool" and not isinstance(value, bool):
+        raise ConfigError(f"{source}: {key}={value!r} must be true or false")
     if t == "dict" and not isinstance(value, dict):
         raise ConfigError(f"{source}: {key} must be a table")
     if t == "dict" and key == "sampler":
