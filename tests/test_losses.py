@@ -119,5 +119,10 @@ def test_dsm_second_order_adds_to_the_first_order_loss_and_refuses_all_levels():
     first = DenoisingScoreMatching(sig, levels="continuous")(model, x, key=jax.random.PRNGKey(5))
     both = DenoisingScoreMatching(sig, levels="continuous", second_order=0.3)(model, x, key=jax.random.PRNGKey(5))
     assert float(both) > float(first) > 0  # the same draws; the added term is a mean square
+    # on a quarter of the batch: the same first-order part (same draws) plus a smaller sample of r^2
+    part = DenoisingScoreMatching(sig, levels="continuous", second_order=0.3, second_order_fraction=0.25)
+    assert float(part(model, x, key=jax.random.PRNGKey(5))) > float(first)
+    tiny = DenoisingScoreMatching(sig, levels="continuous", second_order=1e-12, second_order_fraction=0.25)
+    assert float(tiny(model, x, key=jax.random.PRNGKey(5))) == pytest.approx(float(first), rel=1e-6)
     with pytest.raises(ConfigError, match="second_order"):
         DenoisingScoreMatching(sig, levels="all", second_order=0.3)

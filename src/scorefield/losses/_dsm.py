@@ -34,8 +34,9 @@ class DenoisingScoreMatching(Objective):
     sigma per sample log-uniformly between the smallest and largest of `sigmas`.
 
     `second_order` > 0 adds that weight times the second-order (Jacobian) term of
-    :func:`second_order_residual` on every sample (one forward-mode product per sample, which
-    also gives the score: about twice the cost of a step). First-order DSM trains the score
+    :func:`second_order_residual` on the first `second_order_fraction` of each batch (one
+    forward-mode product per sample, which also gives its score: on the whole batch about
+    twice the cost of a step). First-order DSM trains the score
     only; the probability-flow ODE's density also depends on the score's Jacobian (its
     divergence), which this term trains (Lu et al. 2022, high-order DSM). Levels "random"
     or "continuous" only.
@@ -44,6 +45,7 @@ class DenoisingScoreMatching(Objective):
     sigmas: Float[Array, " L"]
     levels: Levels = eqx.field(static=True, default="all")
     second_order: float = eqx.field(static=True, default=0.0)
+    second_order_fraction: float = eqx.field(static=True, default=1.0)
 
     name = "dsm"
     options = (
@@ -51,6 +53,8 @@ class DenoisingScoreMatching(Objective):
                choices=("all", "random", "continuous")),
         Option("second_order", float, 0.0, "weight of the second-order (score Jacobian) term; 0 leaves it out",
                low=0.0),
+        Option("second_order_fraction", float, 1.0, "fraction of each batch the second-order term is computed on",
+               low=0.0, low_open=True, high=1.0),
     )
 
     def __post_init__(self):
@@ -59,8 +63,10 @@ class DenoisingScoreMatching(Objective):
                               "(one sigma per sample), not \"all\"")
 
     @classmethod
-    def from_options(cls, context: ObjectiveContext, *, levels, second_order=0.0) -> "DenoisingScoreMatching":
-        return cls(context.sigmas, levels=levels, second_order=float(second_order))
+    def from_options(cls, context: ObjectiveContext, *, levels, second_order=0.0,
+                     second_order_fraction=1.0) -> "DenoisingScoreMatching":
+        return cls(context.sigmas, levels=levels, second_order=float(second_order),
+                   second_order_fraction=float(second_order_fraction))
 
     def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray,
                  labels: Int[Array, " b"] | None = None) -> Float[Array, ""]:
@@ -90,7 +96,16 @@ class DenoisingScoreMatching(Objective):
             kv = jax.random.fold_in(kz, 1)
             v = jax.random.rademacher(kv, z.shape, dtype=z.dtype)
             f = model if labels is None else (lambda y, s, lab: model(y, s, lab))
-            return second_order_loss(f, x, sig, z, v, self.second_order, labels)
+            k = max(1, min(b, int(round(self.second_order_fraction * b))))
+            if k == b:
+                return second_order_loss(f, x, sig, z, v, self.second_order, labels)
+            head = second_order_loss(f, x[:k], sig[:k], z[:k], v[:k], self.second_order,
+                                     None if labels is None else labels[:k], fraction=k / b)
+            if labels is not None:
+                xt = x[k:, None, :] + sig[k:, ..., None] * z[k:]
+                s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig[k:], labels[k:])
+                return head + (b - k) / b * _weighted_error(s, sig[k:], z[k:])
+            return head + (b - k) / b * denoising_loss(model, x[k:], sig[k:], z[k:])
         if labels is not None:
             xt = x[:, None, :] + sig[..., None] * z
             s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig, labels)
@@ -144,9 +159,10 @@ def second_order_residual(model, xt: Float[Array, " d"], sig: Float[Array, ""], 
     return s, sig**2 * jnp.dot(v, jv) + jnp.dot(v, v) - jnp.dot(v, w) ** 2
 
 
-def second_order_loss(model, x, sig, z, v, weight: float, labels=None) -> Float[Array, ""]:
-    """First-order DSM loss plus `weight` x 0.5 mean r^2 (`second_order_residual`), for
-    per-sample sigmas ``sig`` (b, k), noise ``z`` and probes ``v`` (b, k, d)."""
+def second_order_loss(model, x, sig, z, v, weight: float, labels=None, fraction: float = 1.0) -> Float[Array, ""]:
+    """`fraction` x the first-order DSM loss plus `weight` x 0.5 mean r^2
+    (`second_order_residual`), for per-sample sigmas ``sig`` (b, k), noise ``z`` and probes
+    ``v`` (b, k, d). (`fraction`: the part of a larger batch these samples are.)"""
     xt = x[:, None, :] + sig[..., None] * z
     if labels is None:
         one = lambda y, s_, z_, v_: second_order_residual(model, y, s_, z_, v_)  # noqa: E731
@@ -155,7 +171,7 @@ def second_order_loss(model, x, sig, z, v, weight: float, labels=None) -> Float[
         def one(y, s_, z_, v_, lab):
             return second_order_residual(lambda a, b: model(a, b, lab), y, s_, z_, v_)
         s, r = jax.vmap(jax.vmap(one, (0, 0, 0, 0, None)))(xt, sig, z, v, labels)
-    return _weighted_error(s, sig, z) + weight * 0.5 * jnp.mean(r**2)
+    return fraction * _weighted_error(s, sig, z) + weight * 0.5 * jnp.mean(r**2)
 
 
 def _weighted_error(s: Float[Array, "b k d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"]) -> Float[Array, ""]:

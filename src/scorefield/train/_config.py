@@ -93,6 +93,8 @@ class TrainConfig:
     objective: str = "dsm"
     levels: str = "continuous"
     n_levels: int = 30
+    second_order: float = 0.0  # dsm: weight of the second-order (score Jacobian) term; 0 leaves it out
+    second_order_fraction: float = 1.0  # dsm: the part of each batch that term is computed on
     sigma_min: Any = "auto"
     sigma_max: Any = "auto"
     sigma_rule: str = ""  # filled by resolve: how sigma_max and sigma_min were chosen, and why
@@ -172,6 +174,12 @@ class TrainConfig:
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1):
                 raise ConfigError(f"{source}: {k}={v!r} must be a number between 0 and 1 (a fraction of sigma_max)")
+        if not (isinstance(self.second_order, (int, float)) and not isinstance(self.second_order, bool)
+                and math.isfinite(self.second_order) and self.second_order >= 0):
+            raise ConfigError(f"{source}: second_order={self.second_order!r} must be a number >= 0 (0 leaves the term out)")
+        if not (isinstance(self.second_order_fraction, (int, float)) and not isinstance(self.second_order_fraction, bool)
+                and 0 < self.second_order_fraction <= 1):
+            raise ConfigError(f"{source}: second_order_fraction={self.second_order_fraction!r} must be in (0, 1]")
         if not isinstance(self.grid_align, bool):
             raise ConfigError(f"{source}: grid_align={self.grid_align!r} must be true or false")
         if not (0.0 <= self.ema_decay < 1.0):
