@@ -126,3 +126,29 @@ def test_dsm_second_order_adds_to_the_first_order_loss_and_refuses_all_levels():
     assert float(tiny(model, x, key=jax.random.PRNGKey(5))) == pytest.approx(float(first), rel=1e-6)
     with pytest.raises(ConfigError, match="second_order"):
         DenoisingScoreMatching(sig, levels="all", second_order=0.3)
+
+
+def test_antithetic_pairs_cancel_the_noise_term_of_the_gradient():
+    # s(x, sigma) = c, a constant: the loss is 0.5 mean |sigma c + z|^2, whose gradient in c
+    # at c = 0 is mean(sigma z). With antithetic pairs (+z, -z at the same sigma) it is
+    # exactly 0; with independent noise it is not.
+    class Const(eqx.Module):
+        c: jax.Array
+
+        def __call__(self, x, sigma):
+            return self.c
+
+    x = jax.random.normal(jax.random.PRNGKey(6), (64, 2))
+    sig = jnp.array([1.0, 0.01])
+
+    def grad(antithetic):
+        obj = DenoisingScoreMatching(sig, levels="continuous", antithetic=antithetic)
+        return eqx.filter_grad(lambda m: obj(m, x, key=jax.random.PRNGKey(7)))(Const(jnp.zeros(2))).c
+
+    assert np.allclose(grad(True), 0.0, atol=1e-7)
+    assert np.abs(grad(False)).max() > 1e-3
+    # the loss of the zero model is still D/2 in expectation (each pair is two N(0, I) draws)
+    zero = lambda y, s: jnp.zeros_like(y)  # noqa: E731
+    big = jax.random.normal(jax.random.PRNGKey(8), (4096, 2))
+    obj = DenoisingScoreMatching(sig, levels="continuous", antithetic=True)
+    assert float(obj(zero, big, key=jax.random.PRNGKey(9))) == pytest.approx(1.0, abs=0.05)

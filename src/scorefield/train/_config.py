@@ -95,6 +95,7 @@ class TrainConfig:
     n_levels: int = 30
     second_order: float = 0.0  # dsm: weight of the second-order (score Jacobian) term; 0 leaves it out
     second_order_fraction: float = 1.0  # dsm: the part of each batch that term is computed on
+    antithetic: bool = False  # dsm: each sample perturbed by +sigma z and -sigma z
     sigma_min: Any = "auto"
     sigma_max: Any = "auto"
     sigma_rule: str = ""  # filled by resolve: how sigma_max and sigma_min were chosen, and why
@@ -180,8 +181,9 @@ class TrainConfig:
         if not (isinstance(self.second_order_fraction, (int, float)) and not isinstance(self.second_order_fraction, bool)
                 and 0 < self.second_order_fraction <= 1):
             raise ConfigError(f"{source}: second_order_fraction={self.second_order_fraction!r} must be in (0, 1]")
-        if not isinstance(self.grid_align, bool):
-            raise ConfigError(f"{source}: grid_align={self.grid_align!r} must be true or false")
+        for k in ("grid_align", "antithetic"):
+            if not isinstance(getattr(self, k), bool):
+                raise ConfigError(f"{source}: {k}={getattr(self, k)!r} must be true or false")
         if not (0.0 <= self.ema_decay < 1.0):
             raise ConfigError(f"{source}: ema_decay={self.ema_decay!r} must be in [0, 1)")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
