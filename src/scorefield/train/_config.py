@@ -306,13 +306,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # multi-resolution feature grids (net "auto": grid for D <= 2, random Fourier features
     # above) up to 128 per side, one log-uniform sigma per sample from 0.1% of sigma_max, a
     # high learning rate with warm-up, cosine decay, clipping and EMA, and the PC sampler over
-    # 100 levels down to 0.125% of sigma_max (KL of the "5" ~0.06 nats; at 1% the floor
-    # alone was 0.074).
+    # 100 levels down to 0.125% of sigma_max (at 1% the floor alone was 0.074); antithetic
+    # noise pairs and a small second-order (score Jacobian) term on a quarter of each batch
+    # (BENCHMARKS.md section 5: KL of the "5" 0.068 -> 0.048 nats, hist_tv within the guard).
     "default": dict(
         net="auto", n_features=128, feature_scale=8.0, width=64, depth=2,
         grid_resolutions=[8, 16, 32, 64, 128], grid_features=4,
         objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
         sigma_min_ratio=1e-3, sample_sigma_min_ratio=1.25e-3,
+        antithetic=True, second_order=0.05, second_order_fraction=0.25,
         batch_size=512, steps=12_000, lr=1e-2, lr_schedule="cosine", warmup_steps=200,
         grad_clip=1.0, ema_decay=0.999, steps_per_call=50, log_every=100, checkpoint_every=2000,
     ),
