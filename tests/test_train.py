@@ -16,7 +16,7 @@ import pytest
 from _gauss import exact_score, gauss_data
 from scorefield import CheckpointError, ConfigError, DivergenceError, InputError
 from scorefield.nets import trainable
-from scorefield.train import PRESETS, load_run, preset, resume, train
+from scorefield.train import PRESETS, load_run, merge_preset, preset, resume, train
 
 TINY = dict(data="gauss", width=32, depth=2, n_features=16, batch_size=64, steps_per_call=25,
             log_every=10, checkpoint_every=50)
@@ -444,3 +444,20 @@ def test_progress_says_compiling_then_rates_only_compiled_calls(monkeypatch):
     bar.close()
     # ~1000 steps/s from the compiled call; counting the compilation would give < 300
     assert 400 < rate < 1100, rate
+
+
+def test_levels_all_over_a_preset_drops_its_per_sample_sigma_terms_but_not_the_users():
+    # the default preset's antithetic pairs and second-order term need one sigma per sample;
+    # a user who chooses levels = "all" over it gets a valid config, unless they set them too
+    c = preset("default", data="mnist", levels="all")
+    assert c.levels == "all" and c.antithetic is False and c.second_order == 0.0
+    assert preset("default", data="mnist").antithetic is True
+    assert merge_preset({"antithetic": True, "levels": "continuous"}, {"levels": "all"}) == {"levels": "all"}
+    from scorefield.data import load
+    from scorefield.train import resolve
+    from scorefield.train._build import build_objective
+
+    data = load("mnist")
+    build_objective(resolve(preset("default", data="mnist", levels="all"), data))
+    with pytest.raises(ConfigError, match="antithetic"):  # set by the user: refused, as before
+        build_objective(resolve(preset("default", data="mnist", levels="all", antithetic=True), data))

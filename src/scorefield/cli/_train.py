@@ -148,7 +148,7 @@ def _flags(e: Exception) -> Exception:
 
 def run(args: argparse.Namespace) -> int:
     from .._errors import InputError, ScorefieldError
-    from ..train import PRESETS, TrainConfig, load_toml, resume, train
+    from ..train import PRESETS, TrainConfig, load_toml, merge_preset, resume, train
 
     overrides = {}
     if args.steps is not None:
@@ -166,19 +166,19 @@ def run(args: argparse.Namespace) -> int:
     preset = args.preset or "default"
     config = None
     if as_typed:
-        values = dict(PRESETS[preset])
+        values = {}  # the user's keys, over the preset's below
         if args.config:
             values.update(load_toml(args.config))
         if args.data:
             values["data"] = args.data
-        if "data" not in values:
+        if "data" not in values and "data" not in PRESETS[preset]:
             raise InputError("--data is required: give a data spec such as mnist, image:PATH or toy:two-moons"
                              + (" (the run's own, to --resume it with its options)" if args.resume else ""))
         values.update(overrides)
         for kind in ("net", "objective"):
             if getattr(args, kind):
                 values[kind] = getattr(args, kind)
-        values = _component_flags(args, values)
+        values = _component_flags(args, merge_preset(PRESETS[preset], values))
         config = TrainConfig.from_dict(values, source="--config" if args.config else "options")
         from ..data import absolute_spec, parse_spec
 

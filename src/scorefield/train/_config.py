@@ -340,11 +340,27 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# DSM terms that need one sigma per sample: a preset's values give way to levels = "all"
+# chosen over it, so that choosing the levels does not fail on keys the user never set
+_PER_SAMPLE_SIGMA_KEYS = ("antithetic", "second_order", "second_order_fraction")
+
+
+def merge_preset(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` (a preset's keys) updated by `overrides` (the user's); the preset's per-sample
+    sigma terms are left out where the result has levels = "all" and the user did not set them."""
+    d = {**base, **overrides}
+    if d.get("levels") == "all":
+        for k in _PER_SAMPLE_SIGMA_KEYS:
+            if k in base and k not in overrides:
+                del d[k]
+    return d
+
+
 def preset(name: str, **overrides) -> TrainConfig:
     """The named preset (`seed`, `default`, `fast`, `images`) with `overrides` applied."""
     if name not in PRESETS:
         raise ConfigError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-    return TrainConfig.from_dict({**PRESETS[name], **overrides}, source=f"preset {name}")
+    return TrainConfig.from_dict(merge_preset(PRESETS[name], overrides), source=f"preset {name}")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -365,7 +381,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if "train" in d and isinstance(d["train"], dict):
         d = {**{k: v for k, v in d.items() if k != "train"}, **d["train"]}
     # validate key names and types now, so a typo fails before any work
-    TrainConfig.from_dict({**PRESETS["fast"], **d}, source=f"config file {p}")
+    TrainConfig.from_dict(merge_preset(PRESETS["fast"], d), source=f"config file {p}")
     return d
 
 
