@@ -79,7 +79,8 @@ class DPMSolver3M(AbstractFewStepSampler):
 
     Arguments:
         sigma_max, sigma_min: the grid's end points (data units); the default start is the
-            prior N(0, sigma_max^2 I).
+            moment-matched prior N(centre, sigma_max^2 I + the data's covariance)
+            (`default_start`), N(centre, sigma_max^2 I) where the spread is unknown.
         nfe: score evaluations per sample, at least 2.
         schedule: "rho" (EDM's spacing, the default) or "log-uniform" (uniform in log-SNR).
         rho: the rho of the "rho" schedule (> 0; EDM's 7).

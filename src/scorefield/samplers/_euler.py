@@ -23,7 +23,8 @@ class Euler(AbstractFewStepSampler):
 
     Arguments:
         sigma_max, sigma_min: the grid's end points (data units); the default start is the
-            prior N(0, sigma_max^2 I).
+            moment-matched prior N(centre, sigma_max^2 I + the data's covariance)
+            (`default_start`), N(centre, sigma_max^2 I) where the spread is unknown.
         nfe: score evaluations per sample, at least 2 (the grid has `nfe` sigmas).
         schedule: "rho" (EDM's spacing) or "log-uniform" (geometric).
         rho: the rho of the "rho" schedule (> 0; EDM's 7).
