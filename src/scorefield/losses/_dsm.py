@@ -111,22 +111,14 @@ class DenoisingScoreMatching(Objective):
         if self.second_order:
             kv = jax.random.fold_in(kz, 1)
             v = jax.random.rademacher(kv, z.shape, dtype=z.dtype)
-            f = model if labels is None else (lambda y, s, lab: model(y, s, lab))
             k = max(1, min(b, int(round(self.second_order_fraction * b))))
             if k == b:
-                return second_order_loss(f, x, sig, z, v, self.second_order, labels)
-            head = second_order_loss(f, x[:k], sig[:k], z[:k], v[:k], self.second_order,
+                return second_order_loss(model, x, sig, z, v, self.second_order, labels)
+            head = second_order_loss(model, x[:k], sig[:k], z[:k], v[:k], self.second_order,
                                      None if labels is None else labels[:k], fraction=k / b)
-            if labels is not None:
-                xt = x[k:, None, :] + sig[k:, ..., None] * z[k:]
-                s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig[k:], labels[k:])
-                return head + (b - k) / b * _weighted_error(s, sig[k:], z[k:])
-            return head + (b - k) / b * denoising_loss(model, x[k:], sig[k:], z[k:])
-        if labels is not None:
-            xt = x[:, None, :] + sig[..., None] * z
-            s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig, labels)
-            return _weighted_error(s, sig, z)
-        return denoising_loss(model, x, sig, z)
+            tail = _first_order(model, x[k:], sig[k:], z[k:], None if labels is None else labels[k:])
+            return head + (b - k) / b * tail
+        return _first_order(model, x, sig, z, labels)
 
 
 class _Labelled(eqx.Module):
@@ -188,6 +180,14 @@ def second_order_loss(model, x, sig, z, v, weight: float, labels=None, fraction:
             return second_order_residual(lambda a, b: model(a, b, lab), y, s_, z_, v_)
         s, r = jax.vmap(jax.vmap(one, (0, 0, 0, 0, None)))(xt, sig, z, v, labels)
     return fraction * _weighted_error(s, sig, z) + weight * 0.5 * jnp.mean(r**2)
+
+
+def _first_order(model, x, sig, z, labels) -> Float[Array, ""]:
+    """`denoising_loss`, with each sample's label passed to the model where there are labels."""
+    if labels is None:
+        return denoising_loss(model, x, sig, z)
+    xt = x[:, None, :] + sig[..., None] * z
+    return _weighted_error(jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig, labels), sig, z)
 
 
 def _weighted_error(s: Float[Array, "b k d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"]) -> Float[Array, ""]:
