@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -243,7 +244,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _env_int(args: argparse.Namespace, name: str) -> int | None:
     """--flag, else its environment variable (an InputError naming it if not an integer >= 0)."""
-    import os
 
     from .._errors import InputError
 
@@ -265,7 +265,6 @@ def _env_int(args: argparse.Namespace, name: str) -> int | None:
 def _join_processes(args: argparse.Namespace) -> bool:
     """Call jax.distributed.initialize when this is one process of several; returns whether
     this process is process 0 (the one that writes). Must run before any JAX computation."""
-    import os
 
     from .._errors import InputError, ScorefieldError
 
@@ -372,7 +371,6 @@ def _check_coordinator(address: str, flag: str) -> None:
 
 def _join_timeout() -> int:
     """Seconds to wait for every process to join: SCOREFIELD_JOIN_TIMEOUT, default 120."""
-    import os
 
     try:
         return max(1, int(os.environ.get("SCOREFIELD_JOIN_TIMEOUT", "120")))
