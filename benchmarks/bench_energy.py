@@ -108,6 +108,7 @@ def main() -> None:
                  acceptance=None if acc is None else [round(float(a), 3) for a in
                                                       (acc if len(acc) <= 10 else acc[[0, len(acc) // 2, -1]])],
                  acceptance_min=None if acc is None else round(float(np.min(acc)), 3))
+            return x
 
         e = runs["energy"]
         ctx = energy_context(e)
@@ -115,12 +116,16 @@ def main() -> None:
             sampler, init = runs[net].sampler()
             quality(net, "pc (recipe)", sampler, init)
         amala = S.SAMPLERS.build("amala", ctx, dict(levels=args.amala_levels, steps_per_level=args.amala_steps))
-        quality("energy", f"amala {args.amala_levels}x{args.amala_steps}", amala)
-        # MALA at the smallest level, started from the prior N(centre, sigma_max^2 I); the step
-        # adapted by annealed MALA at that level (its median), so no tuning run is needed
+        x_amala = quality("energy", f"amala {args.amala_levels}x{args.amala_steps}", amala)
+        # MALA at the smallest level (step 0.5 sigma_min^2, about what annealed MALA adapts
+        # there), started (a) from the prior N(centre, sigma_max^2 I), (b) from annealed MALA's
+        # samples: MALA alone at sigma_min against MALA as a Metropolis-corrected finish
         sigma_min = float(ctx.sigma_min)
         mala = S.MALA(0.5 * sigma_min**2, args.mala_steps, sigma=sigma_min)
-        quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps}", mala, init=ctx.prior(ctx.sigma_max))
+        quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the prior", mala,
+                init=ctx.prior(ctx.sigma_max))
+        quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the amala samples", mala,
+                init=np.asarray(x_amala))
 
         if args.mixture_steps:
             mix = load("toy:ncsn-mixture")

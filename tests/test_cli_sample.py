@@ -100,7 +100,7 @@ def test_run_with_log_density_sampler_is_clear_error(tmp_path, capsys):
     assert main(["train", "--data", "toy:ncsn-mixture", "--out", str(rd), "--preset", "fast", "--steps", "2", "--quiet"]) == 0
     capsys.readouterr()
     code, _, err = run(capsys, "--run", str(rd), "--n", "4", "--out", str(tmp_path / "x.npy"), "--sampler", "mala")
-    assert code == 2 and "log-density" in err
+    assert code == 2 and "log-density" in err and 'net = "energy"' in err and len(err.strip().splitlines()) == 1
     f = tmp_path / "r.npy"
     # Without --sampler: the run's own sampler (the recipe's PC), here with 20 levels.
     code, out, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--levels", "20", "--quiet")

@@ -1,5 +1,6 @@
 """`scorefield eval --likelihood`: the probability-flow log-likelihood of a run's model (or
-of the exact smoothed score, `--exact SPEC`) on held-out exact draws of its data."""
+of the exact smoothed score, `--exact SPEC`) on held-out exact draws of its data; for a 2-D
+energy run, the energy's own density exp(-E) normalised numerically (`--method`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def add_arguments(p) -> None:
     g.add_argument("--likelihood", action="store_true",
                    help="report the probability-flow log-likelihood (nll, bits/dim, and KL to the exact "
                    "density where the data has one) instead of judging --samples")
+    g.add_argument("--method", choices=("auto", "ode", "energy"), default="auto",
+                   help="ode: the probability-flow ODE (any score model); energy: exp(-E(x, sigma_min)) of an "
+                   "energy run (net = \"energy\") normalised numerically over a box (2-D only, no ODE); "
+                   "auto: energy for a 2-D energy run, else ode (default)")
     g.add_argument("--n", type=positive_int, default=2000, metavar="N",
                    help="held-out exact draws of the data to evaluate (default 2000)")
     g.add_argument("--trace", choices=("auto", "exact", "hutchinson"), default="auto",
@@ -76,6 +81,23 @@ def run(args: argparse.Namespace) -> int:
         if not smin < smax:
             raise InputError(f"--sigma-min {smin:g} must be smaller than the run's sigma_max {smax:.4g}")
     dim = int(dataset.dim)
+    from ..nets._energy import is_energy
+
+    energy = args.run is not None and is_energy(run_.ema_model)
+    method = args.method if args.method != "auto" else ("energy" if energy and dim == 2 else "ode")
+    if method == "energy":
+        if not energy:
+            raise InputError("--method energy needs a run trained with net = \"energy\" (--run RUN); "
+                             "this model has a score only, use --method ode")
+        if dim != 2:
+            raise InputError(f"--method energy normalises exp(-E) numerically in 2-D only; this data is {dim}-D, "
+                             "use --method ode")
+        from ..likelihood import evaluate_energy_likelihood
+
+        model = run_.ema_model
+        r = evaluate_energy_likelihood(lambda z: model.log_prob(z, smin), dataset, n=args.n, sigma_min=smin,
+                                       sigma_max=smax, key=seed_key(args.seed))
+        return _print(args, r, what)
     trace = args.trace if args.trace != "auto" else ("exact" if dim <= EXACT_MAX_DIM else "hutchinson")
     if args.trace == "auto" and trace == "hutchinson":
         print(f"note: {dim}-D data: the divergence is Hutchinson's estimator with {args.probes} Rademacher probes "
@@ -85,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         trace=trace, n_probes=args.probes, rtol=args.rtol, atol=args.atol,
         progress=not args.quiet and sys.stderr.isatty(),
     )
+    return _print(args, r, what)
+
+
+def _print(args, r: dict, what: str) -> int:
     r["model"] = what
     if args.run is not None:
         r["run"] = str(args.run)
@@ -105,13 +131,21 @@ def _f(v, digits: int = 4) -> str:
 
 def format_table(r: dict) -> str:
     """A readable likelihood report of `evaluate_likelihood`'s dict."""
-    how = (f"exact trace ({r['dim']} Jacobian-vector products per evaluation)" if r["trace"] == "exact"
-           else f"Hutchinson's estimator, {r['n_probes']} Rademacher probes per point")
+    draws = f"  on {r['n']:,} held-out exact draws of {r['data']} ({r['dim']}-D); "
+    if r["trace"] == "energy":
+        x0, x1, y0, y1 = r["normaliser_extent"]
+        head = [draws + f"the energy's own density exp(-E(x, sigma {r['sigma_min']:.4g})), no ODE",
+                f"  normalised numerically: {r['normaliser_cells'][0]}x{r['normaliser_cells'][1]} cells over "
+                f"[{x0:.4g}, {x1:.4g}] x [{y0:.4g}, {y1:.4g}] ({r['normaliser_edge_mass']:.2g} of the mass in "
+                "the outermost cells)"]
+    else:
+        how = (f"exact trace ({r['dim']} Jacobian-vector products per evaluation)" if r["trace"] == "exact"
+               else f"Hutchinson's estimator, {r['n_probes']} Rademacher probes per point")
+        head = [draws + f"probability-flow ODE from sigma {r['sigma_min']:.4g} to {r['sigma_max']:.4g}, "
+                "prior N(centre, sigma_max^2 I)", f"  divergence: {how}"]
     lines = [
         f"likelihood of {r['model']}",
-        f"  on {r['n']:,} held-out exact draws of {r['data']} ({r['dim']}-D); probability-flow ODE from "
-        f"sigma {r['sigma_min']:.4g} to {r['sigma_max']:.4g}, prior N(centre, sigma_max^2 I)",
-        f"  divergence: {how}",
+        *head,
         f"  nll            {_f(r['nll'])} +- {_f(r['nll_se'], 2)} nats per sample",
         f"  bits_per_dim   {_f(r['bits_per_dim'])}",
     ]
@@ -128,5 +162,6 @@ def format_table(r: dict) -> str:
             lines.append(f"  entropy of p   {_f(r['entropy'])} nats")
     if r.get("prior_mismatch") is not None:
         lines.append(f"  prior mismatch {_f(r['prior_mismatch'])} nats  (exact p at sigma_max against the Gaussian prior)")
-    lines.append(f"  {r['seconds']:.1f} s, {r['score_evals_per_point']:.0f} score evaluations per point")
+    kind = "energy" if r["trace"] == "energy" else "score"
+    lines.append(f"  {r['seconds']:.1f} s, {r['score_evals_per_point']:.0f} {kind} evaluations per point")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ KINDS = {
     "field": "the learned score field at a 3x3 grid of noise levels",
     "loss": "the training loss curve from metrics.jsonl",
     "samples": "the target (image or density) beside a histogram of samples (fresh, or --samples FILE.npy); a pair plot for D >= 3",
-    "density": "the model's density (probability-flow ODE) on a grid beside the exact density and their difference",
+    "density": "the model's density (probability-flow ODE; exp(-E) normalised numerically for an energy run) on a grid beside the exact density and their difference",
     "target": "the data target's log-density level sets with its score as arrows",
     "anneal": "how the particle cloud sharpens across the annealing levels (principal axes for D >= 3)",
     "animate": "an animation of particles under the run's own sampler (.gif, or .mp4 with ffmpeg)",

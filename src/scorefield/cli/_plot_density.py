@@ -1,9 +1,13 @@
 """`scorefield plot density`: the run's learned density (probability-flow ODE, one solve per
-grid cell) beside the exact density and their difference."""
+grid cell; for an energy run exp(-E) itself, normalised numerically over the box) beside the
+exact density and their difference."""
 
 from __future__ import annotations
 
 import argparse
+
+# default cells along the longer side for an energy run (one energy per cell, no ODE)
+ENERGY_RESOLUTION = 256
 
 
 def resolution(text: str) -> int:
@@ -22,7 +26,8 @@ def resolution(text: str) -> int:
 def add_arguments(p) -> None:
     p.add_argument("--resolution", type=resolution, default=None, metavar="R",
                    help="'density': grid cells along the longer side, 2 to 4096, one ODE solve each "
-                   "(default: 4 per image pixel up to 112, else 64)")
+                   f"(default: 4 per image pixel up to 112, else 64); an energy run needs one energy per "
+                   f"cell (default {ENERGY_RESOLUTION})")
     p.add_argument("--exact", metavar="SPEC", default=None,
                    help="'density': data whose exact density (smoothed at the run's sigma_min) is drawn beside "
                    "the model (default: the run's own data, where it has one)")
@@ -55,13 +60,26 @@ def draw(args, run_dir, r):
     if res is None:
         res = min(112, 4 * max(grid.height, grid.width)) if hasattr(grid, "height") else 64
     exact = None if target is None else (lambda z: target.smoothed_log_prob(z, smin))
-    dm = density_map(r.score_fn(ema=args.ema), box, resolution=res, sigma_min=smin, sigma_max=smax,
-                     exact_log_prob=exact, prior_centre=centre, progress=sys.stderr.isatty())
-    line = f"model density integrates to {dm.integral:.4f} over the box ({len(dm.xs)}x{len(dm.ys)} cells)"
+    from ..nets._energy import is_energy
+
+    model = r.ema_model if args.ema else r.model
+    if is_energy(model):
+        from ..likelihood import energy_density_map
+
+        dm = energy_density_map(lambda z: model.log_prob(z, smin), box,
+                                resolution=args.resolution or ENERGY_RESOLUTION, sigma_min=smin, exact_log_prob=exact)
+        line = (f"model density exp(-E) at sigma {smin:.4g}, normalised numerically over the box "
+                f"({len(dm.xs)}x{len(dm.ys)} cells)")
+        how = "exp(-E), normalised over the box"
+    else:
+        dm = density_map(r.score_fn(ema=args.ema), box, resolution=res, sigma_min=smin, sigma_max=smax,
+                         exact_log_prob=exact, prior_centre=centre, progress=sys.stderr.isatty())
+        line = f"model density integrates to {dm.integral:.4f} over the box ({len(dm.xs)}x{len(dm.ys)} cells)"
+        how = "learned density"
     if dm.exact_integral is not None:
         line += f"; the exact one to {dm.exact_integral:.4f}"
     print(line)
     what = "" if ref is None else f" beside the exact density of {ref.spec}"
     return plot.density_map_figure(
-        dm, title=f"{run_dir.name} (step {r.step}): learned density at σ = {smin:.3g}{what}, "
+        dm, title=f"{run_dir.name} (step {r.step}): {how} at σ = {smin:.3g}{what}, "
         f"{len(dm.xs)}x{len(dm.ys)} grid")
