@@ -52,6 +52,8 @@ CASES = {
     # annealed MALA on the closed-form log p_sigma at every level (what an energy network
     # gives), with its step adapted per particle (the default)
     "amala": (dict(levels=3, steps_per_level=4), None),
+    "ahmc": (dict(levels=3, steps_per_level=3, leapfrog=2), None),
+    "anuts": (dict(levels=2, steps_per_level=2, max_doublings=2), None),
 }
 
 

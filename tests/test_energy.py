@@ -4,6 +4,8 @@ recovers a known smoothed score, annealed MALA recovers the NCSN mode weight."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -189,3 +191,31 @@ def test_training_an_energy_network_recovers_the_smoothed_gaussian_score():
     inner = np.einsum("ni,ij,nj->n", x - MEAN, prec, x - MEAN) < 4  # within two standard deviations
     err = (got - got[inner].mean()) - (want - want[inner].mean())
     assert np.std(err[inner]) < 0.15 * np.std(want[inner]), (np.std(err[inner]), np.std(want[inner]))
+
+
+@pytest.mark.parametrize("name, opts", [("ahmc", dict(steps_per_level=6, leapfrog=4)),
+                                        ("anuts", dict(steps_per_level=4, max_doublings=4))])
+def test_annealed_hamiltonian_samplers_end_at_the_smallest_level_and_find_the_mode_weight(name, opts):
+    # closed form: N(c, s0^2 I) smoothed by sigma is N(c, (s0^2 + sigma^2) I); without the
+    # denoising step the chain ends at p_{sigma_min}
+    c, s0 = jnp.array([1.0, -0.5]), 0.7
+    log_p = lambda x, s: -0.5 * jnp.sum((x - c) ** 2) / (s**2 + s0**2)  # noqa: E731
+    ctx = S.SamplerContext(dim=2, sigma_max=3.0, sigma_min=0.3, levels=6, centre=np.asarray(c),
+                           log_density=lambda s: (lambda x: log_p(x, s)), exact=True)
+    sam = S.SAMPLERS.build(name, ctx, dict(levels=6, denoise=False, **opts))
+    r = S.sample(sam, None, jax.random.key(4), n=1500, dim=2, init=S.GaussianInit(3.0, c), log_prob=log_p)
+    _moments_ok(r.samples, np.asarray(c), s0**2 + 0.3**2)
+    assert r.acceptance.shape == (6,) and np.all(r.acceptance > 0.4), r.acceptance  # adapted, never collapsed
+    # NCSN mixture from uniform [-8, 8]^2: the (5, 5) mode keeps its weight 0.8
+    w, mu = jnp.array([0.2, 0.8]), jnp.array([[-5.0, -5.0], [5.0, 5.0]])
+
+    def log_mix(x, sigma):
+        var = 1.0 + sigma**2
+        return jax.nn.logsumexp(jnp.log(w) - 0.5 * jnp.sum((x - mu) ** 2, -1) / var - jnp.log(var))
+
+    n = 1000
+    sam = S.SAMPLERS.build(name, dataclasses.replace(ctx, sigma_max=20.0, sigma_min=1.0),
+                           dict(levels=8, **opts))
+    r = S.sample(sam, None, jax.random.key(5), n=n, init=S.UniformInit(-8, 8), dim=2, log_prob=log_mix)
+    weight = float(np.mean(r.samples.sum(1) > 0))
+    assert abs(weight - 0.8) < 4 * np.sqrt(0.16 / n), weight

@@ -14,7 +14,7 @@ file here plus one import line below.
 """
 
 from ._annealed import AnnealedLangevin, ncsnv2_eps
-from ._annealed_mcmc import AnnealedMALA, acceptance_summary
+from ._annealed_mcmc import AnnealedHMC, AnnealedMALA, AnnealedNUTS, acceptance_summary
 from ._base import (
     SAMPLERS,
     AbstractChainSampler,
@@ -58,6 +58,8 @@ __all__ = [
     "Langevin",
     "AnnealedLangevin",
     "AnnealedMALA",
+    "AnnealedHMC",
+    "AnnealedNUTS",
     "acceptance_summary",
     "ncsnv2_eps",
     "PredictorCorrector",
