@@ -10,6 +10,7 @@ and seconds. On `toy:ncsn-mixture`: annealed MALA on a trained energy model from
 [-8, 8]^2, and the weight of the (5, 5) mode (exact 0.8).
 
     .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000
+    .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000 --mala-steps 500 --mixture-steps 0   # BENCHMARKS.md 7
     .venv/bin/python benchmarks/bench_energy.py --budget 20 --n 4000 --mixture-steps 1500   # modest
 
 Prints one JSON line per row, then a table.
@@ -117,11 +118,13 @@ def main() -> None:
             quality(net, "pc (recipe)", sampler, init)
         amala = S.SAMPLERS.build("amala", ctx, dict(levels=args.amala_levels, steps_per_level=args.amala_steps))
         x_amala = quality("energy", f"amala {args.amala_levels}x{args.amala_steps}", amala)
-        # MALA at the smallest level (step 0.5 sigma_min^2, about what annealed MALA adapts
-        # there), started (a) from the prior N(centre, sigma_max^2 I), (b) from annealed MALA's
-        # samples: MALA alone at sigma_min against MALA as a Metropolis-corrected finish
+        # MALA at the smallest level (its step adapted per chain in the first half of the
+        # steps, the CLI's default), started (a) from the prior N(centre, sigma_max^2 I), (b)
+        # from annealed MALA's samples: MALA alone at sigma_min against MALA as a
+        # Metropolis-corrected finish. (BENCHMARKS.md section 7's rows used the fixed step
+        # 0.5 sigma_min^2.)
         sigma_min = float(ctx.sigma_min)
-        mala = S.MALA(0.5 * sigma_min**2, args.mala_steps, sigma=sigma_min)
+        mala = S.SAMPLERS.build("mala", ctx, dict(sigma=sigma_min, steps=args.mala_steps))
         quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the prior", mala,
                 init=ctx.prior(ctx.sigma_max))
         quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the amala samples", mala,

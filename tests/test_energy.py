@@ -219,3 +219,27 @@ def test_annealed_hamiltonian_samplers_end_at_the_smallest_level_and_find_the_mo
     r = S.sample(sam, None, jax.random.key(5), n=n, init=S.UniformInit(-8, 8), dim=2, log_prob=log_mix)
     weight = float(np.mean(r.samples.sum(1) > 0))
     assert abs(weight - 0.8) < 4 * np.sqrt(0.16 / n), weight
+
+
+@pytest.mark.parametrize("name, opts", [("mala", dict(steps=300)), ("hmc", dict(steps=100, leapfrog=3)),
+                                        ("nuts", dict(steps=60, max_doublings=3))])
+def test_metropolis_chains_adapt_their_step_unless_given(name, opts):
+    # N(c, s0^2 I) at sigma: N(c, (s0^2 + sigma^2) I). Without --step-size each chain adapts
+    # from the level's default start; a step 100x too large collapses when fixed, and is
+    # brought back when it is only where the adaptation starts.
+    c, s0, sigma = jnp.array([1.0, -0.5]), 0.7, 0.3
+    log_p = lambda s: (lambda x: -0.5 * jnp.sum((x - c) ** 2) / (s**2 + s0**2))  # noqa: E731
+    ctx = S.SamplerContext(dim=2, sigma_max=3.0, sigma_min=sigma, centre=np.asarray(c), log_density=log_p, exact=True)
+    sam = S.SAMPLERS.build(name, ctx, opts)
+    assert sam.adapt and S.SAMPLERS.build(name, ctx, dict(opts, step_size=0.1)).adapt is False
+    big = 100.0 * sam.step_size
+    n = 1000
+    for adapt in (True, False):
+        s = eqx.tree_at(lambda m: m.step_size, sam, big) if adapt else S.SAMPLERS.build(name, ctx, dict(opts, step_size=big))
+        r = S.sample(s, None, jax.random.key(6), n=n, dim=2, init=S.GaussianInit(2.0, c), log_prob=log_p(sigma))
+        acc = float(r.acceptance[0])
+        if adapt:
+            _moments_ok(r.samples, np.asarray(c), s0**2 + sigma**2)
+            assert acc > 0.3, acc  # the mean over warm-up and sampling
+        else:
+            assert acc < 0.05 and "collapsed" in S.acceptance_summary(s, r.acceptance), acc

@@ -345,7 +345,7 @@ class AnnealedNUTS(_AbstractAnnealedHamiltonian):
         # NUTS's acceptance statistic (a mean over the tree) differs in the last bit between
         # SIMD lanes, so the step adapts on its sign only (toward the median acceptance
         # target_accept), which keeps the samples bitwise the same for any block size
-        return 0.25 * jnp.sign(acc - self.target_accept)
+        return 0.5 * jnp.sign(acc - self.target_accept)
 
     def _kernel(self, key, state, logdensity, eps):
         kernel = _blackjax().mcmc.nuts.build_kernel()
