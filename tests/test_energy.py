@@ -206,6 +206,8 @@ def test_annealed_hamiltonian_samplers_end_at_the_smallest_level_and_find_the_mo
     r = S.sample(sam, None, jax.random.key(4), n=1500, dim=2, init=S.GaussianInit(3.0, c), log_prob=log_p)
     _moments_ok(r.samples, np.asarray(c), s0**2 + 0.3**2)
     assert r.acceptance.shape == (6,) and np.all(r.acceptance > 0.4), r.acceptance  # adapted, never collapsed
+    if name == "anuts":
+        return  # the same level machinery as ahmc: one mixture run (a NUTS compile is slow) is enough
     # NCSN mixture from uniform [-8, 8]^2: the (5, 5) mode keeps its weight 0.8
     w, mu = jnp.array([0.2, 0.8]), jnp.array([[-5.0, -5.0], [5.0, 5.0]])
 
@@ -234,7 +236,9 @@ def test_metropolis_chains_adapt_their_step_unless_given(name, opts):
     assert sam.adapt and S.SAMPLERS.build(name, ctx, dict(opts, step_size=0.1)).adapt is False
     big = 100.0 * sam.step_size
     n = 1000
-    for adapt in (True, False):
+    # the fixed 100x step (showing that the adaptation is what rescues it) for MALA only: a
+    # compile per sampler and case is the cost of this test
+    for adapt in (True, False) if name == "mala" else (True,):
         s = eqx.tree_at(lambda m: m.step_size, sam, big) if adapt else S.SAMPLERS.build(name, ctx, dict(opts, step_size=big))
         r = S.sample(s, None, jax.random.key(6), n=n, dim=2, init=S.GaussianInit(2.0, c), log_prob=log_p(sigma))
         acc = float(r.acceptance[0])
