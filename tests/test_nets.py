@@ -159,3 +159,17 @@ def test_film_dense_gradient_rule_equals_autodiff(n_levels):
         # float32 sums of up to 16 x 80 products of O(1) terms in another order
         err = float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
         assert err < 1e-5, (name, err)
+
+
+def test_grid_initialisation_is_the_normal_draw_of_each_grid_shape():
+    # the grids are drawn flat (one cheap compile) and must equal the draw of their own shape,
+    # so that a seed gives the network it gave before
+    from scorefield.nets._base import normal_init
+
+    key = jax.random.PRNGKey(7)
+    for shape in [(8, 8, 4), (5, 3), (4, 4, 4, 2), (11,)]:
+        assert np.array_equal(np.asarray(normal_init(key, shape)), np.asarray(jax.random.normal(key, shape)))
+    net = GridNet(2, resolutions=(8, 16), n_grid_features=3, width=8, depth=1, key=key)
+    kg, _ = jax.random.split(key)
+    for g, k, r in zip(net.grids, jax.random.split(kg, 2), (8, 16)):
+        assert np.array_equal(np.asarray(g), np.asarray(1e-2 * jax.random.normal(k, (r, r, 3))))

@@ -9,7 +9,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import ConfigError
 from .._registry import Option
-from ._base import NETS, NetContext, ScoreNet
+from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 from ._grid import _interpolate
 from ._trig import sincos_turns
@@ -113,7 +113,7 @@ class EnergyNet(ScoreNet):
         kf, kt = jax.random.split(key)
         if backbone == "grid":
             self.grids = tuple(
-                1e-2 * jax.random.normal(k, (r,) * dim + (n_grid_features,))
+                1e-2 * normal_init(k, (r,) * dim + (n_grid_features,))
                 for k, r in zip(jax.random.split(kf, len(resolutions)), resolutions)
             )
             self.b = jnp.zeros((0, dim))

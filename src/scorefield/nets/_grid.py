@@ -8,7 +8,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import ConfigError
 from .._registry import Option
-from ._base import NETS, NetContext, ScoreNet
+from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 
 
@@ -71,7 +71,7 @@ class GridNet(ScoreNet):
         """
         kg, kt = jax.random.split(key)
         self.grids = tuple(
-            1e-2 * jax.random.normal(k, (r,) * dim + (n_grid_features,))
+            1e-2 * normal_init(k, (r,) * dim + (n_grid_features,))
             for k, r in zip(jax.random.split(kg, len(resolutions)), resolutions)
         )
         self.freqs = sigma_frequencies(sigma_features)
