@@ -46,7 +46,11 @@ class Run:
                 f"the run in {path} was trained with a model given as an instance, which config.json cannot rebuild; "
                 f"give it again: load_run({str(path)!r}, model=...)")
         meta, arrays = ckpt.load(path)
-        skeleton = model if model is not None else build_model(config, key=jax.random.PRNGKey(0))
+        # the skeleton's array values are replaced by the checkpoint's: build only its
+        # structure (shapes and dtypes), not an eager random initialisation that compiles
+        # op by op (tens of seconds on a loaded CPU for the default grid network)
+        skeleton = model if model is not None else eqx.filter_eval_shape(
+            lambda k: build_model(config, key=k), jax.random.PRNGKey(0))
         state, static = from_arrays(skeleton, arrays)
         model = eqx.combine(state.params, static)
         ema = eqx.combine(state.ema, static)

@@ -50,8 +50,10 @@ def _fill(tree, arrays: dict[str, np.ndarray], prefix: str):
     new = []
     for name, ref in zip(names, leaves):
         a = arrays[name]
-        if a.shape != np.shape(ref) or a.dtype != np.asarray(ref).dtype:
-            raise CheckpointError(f"checkpoint array {name} has shape {a.shape} {a.dtype}, the configuration expects {np.shape(ref)} {np.asarray(ref).dtype}")
+        # ref: an array or, for a skeleton built by eqx.filter_eval_shape, a ShapeDtypeStruct
+        shape, dtype = (tuple(ref.shape), np.dtype(ref.dtype)) if hasattr(ref, "dtype") else (np.shape(ref), np.asarray(ref).dtype)
+        if a.shape != shape or a.dtype != dtype:
+            raise CheckpointError(f"checkpoint array {name} has shape {a.shape} {a.dtype}, the configuration expects {shape} {dtype}")
         new.append(jnp.asarray(a))
     return jax.tree_util.tree_unflatten(treedef, new)
 
@@ -60,9 +62,10 @@ def from_arrays(
     skeleton: eqx.Module, arrays: dict[str, np.ndarray], optimizer: optax.GradientTransformation | None = None
 ) -> tuple[TrainState, eqx.Module]:
     """Rebuild (state, static) from checkpoint arrays into the structure of `skeleton` (a
-    model of the run's architecture; its array values are replaced). Without `optimizer`
+    model of the run's architecture, or its `eqx.filter_eval_shape`: its array values are
+    replaced). Without `optimizer`
     the optimiser state is left empty (enough to load a model, not to resume)."""
-    arr_part, rest = eqx.partition(skeleton, eqx.is_array)
+    arr_part, rest = eqx.partition(skeleton, lambda x: eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct))
     model = eqx.combine(_fill(arr_part, arrays, "model"), rest)
     params, static = eqx.partition(model, trainable(model))
     ema = _fill(params, arrays, "ema")
