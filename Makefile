@@ -21,7 +21,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	SCOREFIELD_TEST_XLA=quick $(BIN)/python -m pytest -n 2 --dist loadfile -m "not xla_default"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m xla_default
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -12,13 +12,18 @@ from pathlib import Path
 import pytest
 
 
+def xla_flags(*extra: str) -> str:
+    """XLA_FLAGS for a child: this process's (the quick settings of tests/conftest.py, if on),
+    then `extra` (such as a host device count), so that parent and child compile alike."""
+    return " ".join([os.environ.get("XLA_FLAGS", ""), *extra]).strip()
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    """os.environ for a child: CPU, one device, a compilation cache shared by the module's
-    children, and PYTHONPATH at this tree's src."""
+    """os.environ for a child: CPU, one device, the parent's XLA settings, a compilation cache
+    shared by the module's children, and PYTHONPATH at this tree's src."""
     cache = tmp_path_factory.mktemp("jax-cache")
     e = dict(os.environ)
-    e.pop("XLA_FLAGS", None)
     e.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), PYTHONPATH=str(Path(__file__).parents[1] / "src"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     return e

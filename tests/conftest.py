@@ -5,11 +5,27 @@ by every CLI subprocess a test starts (they inherit the environment): the tests 
 same tiny models again and again, and each new process or closure would otherwise recompile
 identical programs. A cached executable is the same compiled code, so results are unchanged.
 The cache starts empty in every session, so a clean clone measures what CI measures.
+
+With SCOREFIELD_TEST_XLA=quick (`make test`'s first pass) XLA compiles for the CPU with its
+quick settings: no LLVM optimisation and the classic loop emitters. Compilation is most of
+the suite's time, and these settings halve it; results change only in the last bits of a
+float, and the tests compare against closed forms with tolerances. Children a test starts
+inherit the settings. A test that compares two differently shaped programs bit for bit
+(blocks, chunks, devices, processes), or whose time is spent running compiled code rather
+than compiling it, is marked `xla_default`: it runs in the second pass with XLA's default
+settings, the ones a user's runs compile with, and is skipped in a quick session.
 """
 
 import os
 import shutil
 import tempfile
+
+import pytest
+
+QUICK_XLA = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+QUICK = os.environ.get("SCOREFIELD_TEST_XLA") == "quick"
+if QUICK and QUICK_XLA not in os.environ.get("XLA_FLAGS", ""):  # xdist workers inherit the controller's
+    os.environ["XLA_FLAGS"] = f"{QUICK_XLA} {os.environ.get('XLA_FLAGS', '')}".strip()
 
 _OWN_CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # set here before JAX is imported
@@ -22,3 +38,11 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # set here before JAX is impo
 def pytest_unconfigure(config):
     if _OWN_CACHE is not None:  # only the process that made it (the xdist controller) removes it
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    if QUICK:
+        skip = pytest.mark.skip(reason="compiled with XLA's default settings: run without SCOREFIELD_TEST_XLA=quick")
+        for item in items:
+            if "xla_default" in item.keywords:
+                item.add_marker(skip)

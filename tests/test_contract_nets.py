@@ -52,11 +52,12 @@ def test_every_registered_network_is_in_the_suite():
 def test_one_unbatched_example_in_one_score_out(name):
     net = _build(name)
     x = jnp.resize(jnp.array([0.3, -0.7], jnp.float32), (_dim(name),))
-    s = net(x, jnp.asarray(0.4, jnp.float32))
+    # compiled, as every caller runs it (eagerly, each of a U-Net's operations compiles alone)
+    s = eqx.filter_jit(lambda n, x, s: n(x, s))(net, x, jnp.asarray(0.4, jnp.float32))
     assert s.shape == (_dim(name),) and s.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(s)))
     # a batch goes through vmap and gives the same rows
     xs = jnp.stack([x, -x, 2 * x])
-    batch = jax.vmap(net, (0, None))(xs, jnp.asarray(0.4, jnp.float32))
+    batch = eqx.filter_jit(lambda n, x, s: jax.vmap(n, (0, None))(x, s))(net, xs, jnp.asarray(0.4, jnp.float32))
     assert batch.shape == (3, _dim(name))
     np.testing.assert_allclose(np.asarray(batch[0]), np.asarray(s), rtol=1e-6, atol=1e-7)
 

@@ -24,6 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _tiny import tiny_toml  # noqa: E402
+from _subproc import xla_flags  # noqa: E402
 
 from scorefield.train import _checkpoint as ckpt  # noqa: E402
 from scorefield.train import load_run  # noqa: E402
@@ -44,8 +45,8 @@ CACHE: dict = {}
 def _env(**extra) -> dict:
     """A clean environment; children share a persistent compilation cache so that the
     resumed pair does not compile again."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_") and k != "XLA_FLAGS"}
-    env.update(JAX_PLATFORMS="cpu", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(XLA_FLAGS=xla_flags(extra.pop("XLA_FLAGS", "")), JAX_PLATFORMS="cpu", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", **CACHE, **extra)
     return env
 

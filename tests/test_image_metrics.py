@@ -2,11 +2,10 @@
 
 import hashlib
 import importlib.resources
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from _cli import cli
 
 from scorefield.data import load
 from scorefield.metrics import frechet_distance, image_report
@@ -54,8 +53,7 @@ def test_cli_eval_reports_image_metrics_and_refuses_a_bad_label(tmp_path):
     d = load("mnist-digits:size=7")
     np.save(tmp_path / "s.npy", d.points[d.labels == 2][:100])
     def run(*a):
-        return subprocess.run([sys.executable, "-m", "scorefield.cli", "eval", "--data", "mnist-digits:size=7",
-                               "--samples", "s.npy", *a], cwd=tmp_path, capture_output=True, text=True)
+        return cli("eval", "--data", "mnist-digits:size=7", "--samples", "s.npy", *a, cwd=tmp_path)
 
     r = run("--label", "2", "--json", "--repeats", "2", "--max-points", "200")
     assert r.returncode == 0, r.stderr

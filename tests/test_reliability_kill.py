@@ -131,7 +131,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
         rng = np.random.default_rng(20240607)
         kills, finished, seen = 0, 0, []
         run = tmp_path / "run0"
-        while kills < 20:
+        while kills < 12:
             at = load_run(run).step if (run / "checkpoint.json").is_file() else 0
             before = _stamp(run / "config.json")
             resuming = before is not None
@@ -179,7 +179,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
         check_finished(run)
         print(f"\nSIGKILL: {kills} kills, {finished} runs finished before their kill, phases {t_first:.2f} s + "
               f"{t_total - t_first:.2f} s, checkpoints seen at {seen}")
-        assert len(set(seen)) >= 5, seen  # the kills landed at many different points
+        assert len(set(seen)) >= 4, seen  # the kills landed at many different points
     finally:  # on failure, stop the child in flight (by its pid) and the server
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)

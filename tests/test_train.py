@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from _gauss import exact_score, gauss_data
+from _subproc import xla_flags
 from scorefield import CheckpointError, ConfigError, DivergenceError, InputError
 from scorefield.nets import trainable
 from scorefield.train import PRESETS, load_run, merge_preset, preset, resume, train
@@ -288,7 +289,7 @@ print(json.dumps({{"devices": jax.local_device_count(), "losses": [r["loss"] for
 """
     out = {}
     for n in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
+        env = dict(os.environ, XLA_FLAGS=xla_flags(f"--xla_force_host_platform_device_count={n}"), JAX_PLATFORMS="cpu")
         res = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}")], env=env,
                              capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr[-2000:]

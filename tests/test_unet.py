@@ -1,7 +1,5 @@
 """The U-Net for image data, class conditioning and classifier-free guidance (issue 13)."""
 
-import subprocess
-import sys
 
 import equinox as eqx
 import jax
@@ -9,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _cli import cli
 
 from scorefield.losses import DenoisingScoreMatching
 from scorefield.nets import UNet, guided_score
@@ -114,7 +113,7 @@ def test_training_moves_the_embedding_of_the_labels_drawn_only():
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "scorefield.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return cli(*args, cwd=cwd)
 
 
 def test_cli_label_on_an_unconditional_run_is_refused_and_samples_are_saved_in_image_units(tmp_path):
