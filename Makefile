@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	SCOREFIELD_TEST_XLA=quick $(BIN)/python -m pytest -n 2 --dist loadfile -m "not xla_default"
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m xla_default
+	$(BIN)/python -m pytest -n 2 --dist load -m xla_default
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
