@@ -100,8 +100,9 @@ def test_reference_on_grid_equals_the_vmapped_network_and_its_gradient(dim):
     x = jax.random.uniform(jax.random.PRNGKey(2), (16, 30, dim))
     # levels off the grid (x1.05) exercise the nearest-level lookup
     grid = sig * 1.05
-    vmapped = jax.vmap(jax.vmap(net), (0, None))(x, grid)
-    on_grid = net.on_grid(x, grid)
+    # compiled, as callers run them (eagerly, each operation of the gradients compiles alone)
+    vmapped = eqx.filter_jit(lambda n, x, g: jax.vmap(jax.vmap(n), (0, None))(x, g))(net, x, grid)
+    on_grid = eqx.filter_jit(lambda n, x, g: n.on_grid(x, g))(net, x, grid)
     assert on_grid.shape == (16, 30, dim)
     np.testing.assert_allclose(np.asarray(on_grid), np.asarray(vmapped), rtol=1e-5, atol=2e-6)
 
@@ -120,8 +121,9 @@ def test_reference_on_grid_equals_the_vmapped_network_and_its_gradient(dim):
         m = eqx.combine(p, static)
         return obj(PerExample(m) if wrap else m, data, key=jax.random.PRNGKey(4))
 
-    l1, g1 = jax.value_and_grad(loss)(params, False)
-    l2, g2 = jax.value_and_grad(loss)(params, True)
+    value_and_grad = jax.jit(jax.value_and_grad(loss), static_argnums=1)
+    l1, g1 = value_and_grad(params, False)
+    l2, g2 = value_and_grad(params, True)
     assert float(l1) == pytest.approx(float(l2), rel=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))))
