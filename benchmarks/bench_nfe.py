@@ -122,6 +122,15 @@ def trained_setup(spec: str, steps: int | None, workdir: Path):
     return run.dataset(), run.score_fn(ema=True), ctx
 
 
+def run_setup(run_dir: str):
+    """An existing run directory (e.g. a default-preset run of the "5"), read as trained_setup
+    reads the one it trains."""
+    from scorefield.train import load_run, sampler_context
+
+    run = load_run(run_dir)
+    return run.dataset(), run.score_fn(ema=True), sampler_context(run.config, recipe=True)
+
+
 def table(rows, ns):
     keys = sorted({(r["source"], r["data"]) for r in rows})
     lines = []
@@ -180,6 +189,7 @@ def main() -> None:
     ap.add_argument("--toys", default=",".join(TOYS), help="toy data specs (exact score, energy distance)")
     ap.add_argument("--toy-n", default="2000", help="sample counts for the toys (energy distance is O(N^2))")
     ap.add_argument("--exact-only", action="store_true", help="no trained models")
+    ap.add_argument("--run", help="trained rows from this run directory only (no exact, toy or training rows)")
     ap.add_argument("--train-steps", type=int, help="training steps of the default preset (default: the preset's)")
     ap.add_argument("--heun", default="{}", help="JSON of heun options (e.g. '{\"churn\": 10}')")
     ap.add_argument("--dpm2m", default="{}", help="JSON of dpm2m options (e.g. '{\"schedule\": \"log-uniform\"}')")
@@ -201,6 +211,11 @@ def main() -> None:
     print(f"# {machine()}; samplers {args.samplers}, NFE {args.nfes}, N {args.n}; options {opts}")
     key = jax.random.key(args.seed)
     rows = []
+    if args.run:
+        data, score_fn, ctx = run_setup(args.run)
+        floors = floors_of(data, args.n, jax.random.fold_in(key, 1))
+        rows += run_rows("trained", data, score_fn, ctx, args, opts, floors, key)
+        args.data, args.toys, args.exact_only = "", "", True
     for spec in [s for s in args.data.split(",") if s]:
         data, score_fn, ctx = exact_setup(spec, args.seed, args.exact_sigma_min_ratio)
         floors = floors_of(data, args.n, jax.random.fold_in(key, 1))
