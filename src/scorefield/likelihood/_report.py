@@ -78,6 +78,17 @@ def report(result: LikelihoodResult, *, target=None, points=None, floor=None) ->
     return out
 
 
+def _held_out(dataset, n: int, key: PRNGKeyArray):
+    """(exact target or None, `n` held-out draws (n, D) float32, probe key): the draws come
+    from a stream of `key` separate from training's, the same for every likelihood method."""
+    n = int(n)
+    if n < 2:
+        raise InputError(f"n={n} must be at least 2 (a mean and its standard error)")
+    target = dataset if not hasattr(dataset, "target") else dataset.target
+    k_draw, k_probe = jax.random.split(jax.random.fold_in(key, _HELD_OUT_TAG))
+    return target, np.asarray(dataset.sample(k_draw, n), np.float32), k_probe
+
+
 def evaluate_likelihood(
     score_fn: ScoreFn,
     dataset,
@@ -102,12 +113,7 @@ def evaluate_likelihood(
     Returns:
         `report`'s dict, plus `data`.
     """
-    n = int(n)
-    if n < 2:
-        raise InputError(f"n={n} must be at least 2 (a mean and its standard error)")
-    target = dataset if not hasattr(dataset, "target") else dataset.target
-    k_draw, k_probe = jax.random.split(jax.random.fold_in(key, _HELD_OUT_TAG))
-    pts = np.asarray(dataset.sample(k_draw, n), np.float32)
+    target, pts, k_probe = _held_out(dataset, n, key)
     exact_prior = None
     if target is not None and isinstance(target, SmoothedTarget):
         smax = float(sigma_max)
@@ -148,12 +154,7 @@ def evaluate_energy_likelihood(
     from ._energy import NORMALISER_RESOLUTION, energy_log_likelihood
     from ._map import data_box
 
-    n = int(n)
-    if n < 2:
-        raise InputError(f"n={n} must be at least 2 (a mean and its standard error)")
-    target = dataset if not hasattr(dataset, "target") else dataset.target
-    k_draw, _ = jax.random.split(jax.random.fold_in(key, _HELD_OUT_TAG))
-    pts = np.asarray(dataset.sample(k_draw, n), np.float32)
+    target, pts, _ = _held_out(dataset, n, key)
     box = data_box(dataset, margin=0.25) if extent is None else extent
     res, z = energy_log_likelihood(log_prob, pts, extent=box, sigma_min=sigma_min, sigma_max=sigma_max,
                                    resolution=NORMALISER_RESOLUTION if resolution is None else resolution)

@@ -18,6 +18,7 @@ from ._base import (
     AbstractGridSampler,
     Option,
     as_sigmas,
+    at_least_one,
     count,
     grid_from_options,
     info,
@@ -46,9 +47,7 @@ def ncsnv2_eps(sigmas, steps_per_level: int) -> float:
     s = np.asarray(as_sigmas(sigmas), np.float64)
     if s.size < 2:
         raise ConfigError("ncsnv2_eps needs at least two noise levels to know their ratio")
-    T = int(steps_per_level)
-    if T < 1:
-        raise ConfigError(f"steps_per_level={steps_per_level} must be at least 1")
+    T = at_least_one(steps_per_level, "steps_per_level")
     gamma = float(np.exp(np.mean(np.log(s[:-1] / s[1:]))))
 
     def f(r):
@@ -109,9 +108,7 @@ class AnnealedLangevin(AbstractGridSampler):
 
     def __init__(self, sigmas, steps_per_level: int = 100, eps: float | None = None, denoise: bool = True):
         self.sigmas = as_sigmas(sigmas)
-        if int(steps_per_level) < 1:
-            raise ConfigError(f"steps_per_level={steps_per_level} must be at least 1")
-        self.steps_per_level = int(steps_per_level)
+        self.steps_per_level = at_least_one(steps_per_level, "steps_per_level")
         self.eps = ncsnv2_eps(self.sigmas, steps_per_level) if eps is None else positive(eps, "eps")
         self.denoise = bool(denoise)
 

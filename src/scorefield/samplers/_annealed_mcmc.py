@@ -23,6 +23,7 @@ from ._base import (
     AbstractLogDensitySampler,
     Option,
     as_sigmas,
+    at_least_one,
     count,
     grid_from_options,
     info,
@@ -92,9 +93,7 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
     def __init__(self, sigmas, steps_per_level: int = 10, step_size: float | None = None,
                  target_accept: float = 0.6, denoise: bool = True):
         self.sigmas = as_sigmas(sigmas)
-        if int(steps_per_level) < 1:
-            raise ConfigError(f"steps_per_level={steps_per_level} must be at least 1")
-        self.steps_per_level = int(steps_per_level)
+        self.steps_per_level = at_least_one(steps_per_level, "steps_per_level")
         self.step_size = None if step_size is None else positive(step_size, "step_size")
         ta = float(target_accept)
         if not 0.0 < ta < 1.0:
@@ -241,8 +240,7 @@ def _annealed_options(target: float, steps: int):
 
 
 def _check_annealed(steps_per_level, step_size, target_accept):
-    if int(steps_per_level) < 1:
-        raise ConfigError(f"steps_per_level={steps_per_level} must be at least 1")
+    steps_per_level = at_least_one(steps_per_level, "steps_per_level")
     ta = float(target_accept)
     if not 0.0 < ta < 1.0:
         raise ConfigError(f"target_accept={target_accept} must be between 0 and 1 (exclusive)")
@@ -278,9 +276,7 @@ class AnnealedHMC(_AbstractAnnealedHamiltonian):
         self.sigmas = as_sigmas(sigmas)
         self.steps_per_level, self.step_size, self.target_accept = _check_annealed(steps_per_level, step_size,
                                                                                    target_accept)
-        if int(n_leapfrog) < 1:
-            raise ConfigError(f"n_leapfrog={n_leapfrog} must be at least 1")
-        self.n_leapfrog = int(n_leapfrog)
+        self.n_leapfrog = at_least_one(n_leapfrog, "n_leapfrog")
         self.denoise = bool(denoise)
 
     @classmethod
@@ -329,9 +325,7 @@ class AnnealedNUTS(_AbstractAnnealedHamiltonian):
         self.sigmas = as_sigmas(sigmas)
         self.steps_per_level, self.step_size, self.target_accept = _check_annealed(steps_per_level, step_size,
                                                                                    target_accept)
-        if int(max_doublings) < 1:
-            raise ConfigError(f"max_doublings={max_doublings} must be at least 1")
-        self.max_doublings = int(max_doublings)
+        self.max_doublings = at_least_one(max_doublings, "max_doublings")
         self.denoise = bool(denoise)
 
     @classmethod

@@ -309,6 +309,13 @@ def positive(value: float, what: str) -> float:
     return v
 
 
+def at_least_one(value: int, what: str) -> int:
+    """`value` as an int if it is at least 1, else a ConfigError naming it."""
+    if int(value) < 1:
+        raise ConfigError(f"{what}={value} must be at least 1")
+    return int(value)
+
+
 def count(n: int) -> Int[Array, ""]:
     return jnp.asarray(n, jnp.int32)
 

@@ -6,8 +6,19 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._errors import ConfigError
-from ._base import OPT_SIGMA, OPT_STEPS, POSITIVE, SAMPLERS, AbstractChainSampler, Option, count, fixed_sigma, info, positive
+from ._base import (
+    OPT_SIGMA,
+    OPT_STEPS,
+    POSITIVE,
+    SAMPLERS,
+    AbstractChainSampler,
+    Option,
+    at_least_one,
+    count,
+    fixed_sigma,
+    info,
+    positive,
+)
 
 
 @SAMPLERS.register
@@ -50,9 +61,7 @@ class Langevin(AbstractChainSampler):
     def __init__(self, sigma: float, step_size: float, n_steps: int):
         self.sigma = float(sigma) if float(sigma) == 0 else positive(sigma, "sigma")
         self.step_size = positive(step_size, "step_size")
-        if int(n_steps) < 1:
-            raise ConfigError(f"n_steps={n_steps} must be at least 1")
-        self.n_steps = int(n_steps)
+        self.n_steps = at_least_one(n_steps, "n_steps")
 
     def init(self, fn, x, key):
         return x, count(0)

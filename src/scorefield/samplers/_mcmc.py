@@ -22,6 +22,7 @@ from ._base import (
     AbstractChainSampler,
     AbstractLogDensitySampler,
     Option,
+    at_least_one,
     count,
     fixed_sigma,
     info,
@@ -116,12 +117,6 @@ def _sigma(sigma) -> float:
     return v
 
 
-def _check_steps(n_steps):
-    if int(n_steps) < 1:
-        raise ConfigError(f"n_steps={n_steps} must be at least 1")
-    return int(n_steps)
-
-
 @SAMPLERS.register
 class MALA(_AbstractBlackjaxSampler):
     """Metropolis-adjusted Langevin (blackjax.mala): proposal x + h grad log p + sqrt(2h) z.
@@ -151,7 +146,7 @@ class MALA(_AbstractBlackjaxSampler):
     def __init__(self, step_size: float, n_steps: int, *, sigma: float = 0.0, adapt: bool = False,
                  target_accept: float = 0.574):
         self.step_size = positive(step_size, "step_size")
-        self.n_steps = _check_steps(n_steps)
+        self.n_steps = at_least_one(n_steps, "n_steps")
         self.sigma = _sigma(sigma)
         self.adapt = bool(adapt)
         self.target_accept = _target(target_accept)
@@ -206,10 +201,8 @@ class HMC(_AbstractBlackjaxSampler):
     def __init__(self, step_size: float, n_steps: int, n_leapfrog: int = 10, *, sigma: float = 0.0,
                  adapt: bool = False, target_accept: float = 0.65):
         self.step_size = positive(step_size, "step_size")
-        self.n_steps = _check_steps(n_steps)
-        if int(n_leapfrog) < 1:
-            raise ConfigError(f"n_leapfrog={n_leapfrog} must be at least 1")
-        self.n_leapfrog = int(n_leapfrog)
+        self.n_steps = at_least_one(n_steps, "n_steps")
+        self.n_leapfrog = at_least_one(n_leapfrog, "n_leapfrog")
         self.sigma = _sigma(sigma)
         self.adapt = bool(adapt)
         self.target_accept = _target(target_accept)
@@ -267,10 +260,8 @@ class NUTS(_AbstractBlackjaxSampler):
     def __init__(self, step_size: float, n_steps: int, max_doublings: int = 10, *, sigma: float = 0.0,
                  adapt: bool = False, target_accept: float = 0.8):
         self.step_size = positive(step_size, "step_size")
-        self.n_steps = _check_steps(n_steps)
-        if int(max_doublings) < 1:
-            raise ConfigError(f"max_doublings={max_doublings} must be at least 1")
-        self.max_doublings = int(max_doublings)
+        self.n_steps = at_least_one(n_steps, "n_steps")
+        self.max_doublings = at_least_one(max_doublings, "max_doublings")
         self.sigma = _sigma(sigma)
         self.adapt = bool(adapt)
         self.target_accept = _target(target_accept)
