@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._errors import InputError
-from ._map import DensityMap, grid_cells
+from ._map import DensityMap, cell_points, grid_cells
 from ._ode import LikelihoodResult
 
 # cells of the normalising grid along the longer side of the box (eval --likelihood)
@@ -69,9 +69,7 @@ def normaliser(log_prob: Callable[[Float[Array, "2"]], Float[Array, ""]], extent
         a `Normaliser`. Raises InputError if log_prob is not finite on the grid.
     """
     xs, ys, area = grid_cells(extent, resolution)
-    X, Y = np.meshgrid(xs, ys, indexing="xy")
-    pts = np.stack([X.ravel(), Y.ravel()], axis=-1).astype(np.float32)
-    lp = _log_prob_at(log_prob, pts).reshape(X.shape)
+    lp = _log_prob_at(log_prob, cell_points(xs, ys)).reshape(len(ys), len(xs))
     if not np.all(np.isfinite(lp)):
         raise InputError(f"the model's log-density is NaN or inf at {int((~np.isfinite(lp)).sum())} of {lp.size} "
                          "grid cells, so it cannot be normalised")
@@ -106,9 +104,7 @@ def energy_density_map(
     lp = z.log_prob - z.log_z
     exact = exact_int = None
     if exact_log_prob is not None:
-        X, Y = np.meshgrid(z.xs, z.ys, indexing="xy")
-        pts = np.stack([X.ravel(), Y.ravel()], axis=-1).astype(np.float32)
-        exact = _log_prob_at(exact_log_prob, pts).reshape(X.shape)
+        exact = _log_prob_at(exact_log_prob, cell_points(z.xs, z.ys)).reshape(z.log_prob.shape)
         exact_int = float(np.sum(np.exp(exact)) * z.cell_area)
     return DensityMap(xs=z.xs, ys=z.ys, log_prob=lp, exact_log_prob=exact, extent=z.extent, cell_area=z.cell_area,
                       integral=float(np.sum(np.exp(lp)) * z.cell_area), exact_integral=exact_int,

@@ -79,6 +79,13 @@ def grid_cells(extent, resolution: int | float) -> tuple[np.ndarray, np.ndarray,
     return xs, ys, dx * dy
 
 
+def cell_points(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """The (H * W, 2) float32 cell centres of the grid `xs` (W,) by `ys` (H,), row by row
+    (y outer, x inner), so that a (H * W,) result reshapes to (H, W)."""
+    X, Y = np.meshgrid(xs, ys, indexing="xy")
+    return np.stack([X.ravel(), Y.ravel()], axis=-1).astype(np.float32)
+
+
 def density_map(
     score_fn: ScoreFn,
     extent: tuple[float, float, float, float],
@@ -107,13 +114,12 @@ def density_map(
         a `DensityMap`.
     """
     xs, ys, area = grid_cells(extent, resolution)
-    X, Y = np.meshgrid(xs, ys, indexing="xy")
-    pts = np.stack([X.ravel(), Y.ravel()], axis=-1).astype(np.float32)
+    pts, shape = cell_points(xs, ys), (len(ys), len(xs))
     res = log_likelihood(score_fn, pts, sigma_min=sigma_min, sigma_max=sigma_max, **options)
-    lp = res.log_prob.reshape(X.shape)
+    lp = res.log_prob.reshape(shape)
     exact = exact_int = None
     if exact_log_prob is not None:
-        exact = np.asarray(jax.jit(jax.vmap(exact_log_prob))(pts), np.float64).reshape(X.shape)
+        exact = np.asarray(jax.jit(jax.vmap(exact_log_prob))(pts), np.float64).reshape(shape)
         exact_int = float(np.sum(np.exp(exact)) * area)
     return DensityMap(
         xs=xs, ys=ys, log_prob=lp, exact_log_prob=exact, extent=tuple(float(v) for v in extent), cell_area=area,
