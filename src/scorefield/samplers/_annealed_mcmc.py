@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._errors import ConfigError
 from ._base import (
     OPT_LEVELS,
     OPT_SIGMA_MAX,
@@ -29,7 +28,7 @@ from ._base import (
     info,
     positive,
 )
-from ._mcmc import _blackjax, _needs_log_density
+from ._mcmc import _blackjax, _needs_log_density, _target, adapted_ratio
 
 # Acceptance below this at some level is reported as a collapsed chain.
 COLLAPSED = 0.05
@@ -95,10 +94,7 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
         self.sigmas = as_sigmas(sigmas)
         self.steps_per_level = at_least_one(steps_per_level, "steps_per_level")
         self.step_size = None if step_size is None else positive(step_size, "step_size")
-        ta = float(target_accept)
-        if not 0.0 < ta < 1.0:
-            raise ConfigError(f"target_accept={target_accept} must be between 0 and 1 (exclusive)")
-        self.target_accept = ta
+        self.target_accept = _target(target_accept)
         self.denoise = bool(denoise)
 
     @classmethod
@@ -131,11 +127,7 @@ class AnnealedMALA(AbstractGridSampler, AbstractLogDensitySampler):
         acc = jnp.where(jnp.isfinite(acc), acc, 0.0)
         r = state.r
         if self.step_size is None:
-            # XLA's vectorised exp differs in the last bit between SIMD lanes and the remainder
-            # loop, so exp(d) would make the samples depend on the block size; |d| < 1 here
-            d = (acc - self.target_accept) / jnp.sqrt(state.t + 1.0)
-            adapting = state.t < self.steps_per_level // 2
-            r = jnp.where(adapting, r * ((2.0 + d) / (2.0 - d)), r)
+            r = adapted_ratio(r, state.t, acc - self.target_accept, self.steps_per_level // 2)
         return _AnnealedState(mala, r, state.t + 1.0), info(1, acceptance=acc)
 
     def position(self, state):
@@ -205,9 +197,7 @@ class _AbstractAnnealedHamiltonian(AbstractGridSampler, AbstractLogDensitySample
         acc = jnp.where(jnp.isfinite(acc), acc, 0.0)
         r = state.r
         if self.step_size is None:
-            d = self._error(acc) / jnp.sqrt(state.t + 1.0)
-            adapting = state.t < self.steps_per_level // 2
-            r = jnp.where(adapting, r * ((2.0 + d) / (2.0 - d)), r)
+            r = adapted_ratio(r, state.t, self._error(acc), self.steps_per_level // 2)
         return _AnnealedHamiltonianState(hmc, r, state.t + 1.0), info(i.num_integration_steps, acceptance=acc)
 
     def _error(self, acc):
@@ -241,10 +231,7 @@ def _annealed_options(target: float, steps: int):
 
 def _check_annealed(steps_per_level, step_size, target_accept):
     steps_per_level = at_least_one(steps_per_level, "steps_per_level")
-    ta = float(target_accept)
-    if not 0.0 < ta < 1.0:
-        raise ConfigError(f"target_accept={target_accept} must be between 0 and 1 (exclusive)")
-    return int(steps_per_level), None if step_size is None else positive(step_size, "step_size"), ta
+    return steps_per_level, None if step_size is None else positive(step_size, "step_size"), _target(target_accept)
 
 
 @SAMPLERS.register

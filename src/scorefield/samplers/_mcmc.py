@@ -83,12 +83,20 @@ class _AbstractBlackjaxSampler(AbstractChainSampler, AbstractLogDensitySampler):
             return self._step(fn, state, key, self.step_size)
         new, i = self._step(fn, state.chain, key, self.step_size * state.r)
         acc = jnp.where(jnp.isfinite(i.acceptance), i.acceptance, 0.0)
-        d = self._error(acc) / jnp.sqrt(state.t + 1.0)
-        r = jnp.where(state.t < self.n_steps // 2, state.r * ((2.0 + d) / (2.0 - d)), state.r)
+        r = adapted_ratio(state.r, state.t, self._error(acc), self.n_steps // 2)
         return _Adapting(new, r, state.t + 1.0), i
 
     def position(self, state):
         return (state.chain if self.adapt else state).position
+
+
+def adapted_ratio(r, t, error, warmup: int):
+    """One Robbins-Monro step on log r: r * exp(d), d = error / sqrt(t + 1), while t < warmup
+    (r unchanged after). exp(d) is taken as its Pade approximant (2 + d) / (2 - d): XLA's
+    vectorised exp differs in the last bit between SIMD lanes and the remainder loop, so
+    exp(d) would make samples depend on the block size; |d| < 1 as |error| < 1."""
+    d = error / jnp.sqrt(t + 1.0)
+    return jnp.where(t < warmup, r * ((2.0 + d) / (2.0 - d)), r)
 
 
 def _adapt_options(target: float):
