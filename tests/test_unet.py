@@ -150,3 +150,57 @@ def test_image_grid_puts_each_image_upright_in_its_cell():
     assert canvas.shape == (2 * 3 + 1, 2 * 4 + 1)
     assert np.all(canvas[1, 5:8] == 1.0) and np.all(canvas[2, 5:8] == 0.0) and np.all(canvas[1, 1:4] == 0.0)
     assert figure_to_array(fig).ndim == 3
+
+
+@pytest.mark.parametrize("c_in,c_out,k,stride,pad,side", [(3, 5, 3, 1, 1, 7), (4, 6, 3, 2, 1, 7), (4, 6, 3, 2, 1, 8),
+                                                           (5, 2, 1, 1, 0, 6)])
+def test_the_unets_convolution_as_a_matrix_product_equals_equinox_conv(c_in, c_out, k, stride, pad, side):
+    from scorefield.nets._unet import _conv
+
+    conv = eqx.nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, key=jax.random.PRNGKey(0))
+    h = jax.random.normal(jax.random.PRNGKey(1), (c_in, side, side))
+    want, got = conv(h), _conv(conv, h)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_the_initialisation_follows_each_layers_fan_in():
+    net = UNet((1, 8, 8), channels=8, downsamples=1, n_classes=10, key=jax.random.PRNGKey(0))
+    w = np.asarray(net.down[1][0][0].conv1.weight)  # 8 -> 16 channels, 3x3: fan_in 72
+    lim = 1 / np.sqrt(72)
+    assert w.shape == (16, 8, 3, 3) and np.max(np.abs(w)) <= lim and np.max(np.abs(w)) > 0.95 * lim
+    assert abs(np.std(w) - lim / np.sqrt(3)) < 0.1 * lim  # uniform on [-lim, lim]
+    assert abs(np.std(np.asarray(net.label_emb.weight)) - 1.0) < 0.1
+    g = net.down[0][0][0].norm1
+    assert np.all(np.asarray(g.weight) == 1) and np.all(np.asarray(g.bias) == 0)
+    other = UNet((1, 8, 8), channels=8, downsamples=1, n_classes=10, key=jax.random.PRNGKey(1))
+    assert not np.allclose(w, np.asarray(other.down[1][0][0].conv1.weight))
+    # the same arrays when built under a trace (a run's skeleton is built so)
+    shapes = eqx.filter_eval_shape(lambda k: UNet((1, 8, 8), channels=8, downsamples=1, n_classes=10, key=k),
+                                   jax.random.PRNGKey(0))
+    assert shapes.down[1][0][0].conv1.weight.shape == w.shape
+
+
+def test_one_compilation_serves_every_label_and_guidance_weight():
+    # the samplers' runner jits over its score function (eqx.filter_jit): a guided score is
+    # a pytree whose label and weight are data, so another label does not recompile
+    traces = []
+
+    class Counting(eqx.Module):  # counts the traces of the network (one per compilation)
+        net: UNet
+
+        def __call__(self, x, sigma, label=None):
+            traces.append(label is None)
+            return self.net(x, sigma, label)
+
+    model = Counting(_net())
+    x = jax.random.uniform(jax.random.PRNGKey(8), (16,))
+    step = eqx.filter_jit(lambda fn, x: x + 0.01 * fn(x, jnp.asarray(0.3)))
+    a = np.asarray(step(guided_score(model, 0, 2.0), x))
+    n_traces = len(traces)
+    b, c = np.asarray(step(guided_score(model, 1, 2.0), x)), np.asarray(step(guided_score(model, 2, 3.0), x))
+    assert len(traces) == n_traces == 2  # one compilation, two evaluations (guided: s_u and s_label)
+    assert not np.allclose(a, b) and not np.allclose(b, c)  # the label and weight reach the network
+    want = _call(model.net, x, jnp.asarray(0.3), jnp.asarray(2))
+    u = _call(model.net, x, jnp.asarray(0.3))
+    np.testing.assert_allclose(c, np.asarray(x + 0.01 * (u + 3.0 * (want - u))), rtol=1e-5, atol=1e-6)

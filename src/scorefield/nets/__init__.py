@@ -8,7 +8,7 @@ from ._resmlp import ResMLP
 from ._sigma import SigmaNet
 from ._grid import GridNet
 from ._energy import EnergyNet
-from ._unet import UNet, guided_score
+from ._unet import GuidedScore, UNet, guided_score
 
 __all__ = ["NETS", "NetContext", "ScoreNet", "trainable", "ReferenceNet", "SigmaNet", "GridNet", "EnergyNet",
-           "ResMLP", "UNet", "guided_score"]
+           "ResMLP", "UNet", "GuidedScore", "guided_score"]

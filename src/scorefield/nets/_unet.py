@@ -7,6 +7,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .._errors import ConfigError
@@ -18,6 +19,31 @@ from ._trig import sincos_turns
 
 def _groups(c: int) -> int:
     return math.gcd(c, 8)
+
+
+
+def _conv(conv: eqx.nn.Conv2d, h: Float[Array, "c h w"]) -> Float[Array, "o hh ww"]:
+    """`conv` applied to one (C, H, W) map as a matrix product of its weights with the
+    map's patches (the same result as ``conv(h)`` up to rounding).
+
+    XLA on CPU runs a convolution inside a loop (the training chunk's and the samplers'
+    lax.scan) about ten times slower than outside one (jax-ml/jax#12868; measured here:
+    BENCHMARKS.md section 8), while a matrix product runs at full speed in both."""
+    w = conv.weight  # (O, C, k, k)
+    o, c, k, _ = w.shape
+    s = conv.stride[0]
+    (p, _), _ = conv.padding
+    _, hh, ww = h.shape
+    if p:
+        h = jnp.pad(h, ((0, 0), (p, p), (p, p)))
+    ho, wo = (hh + 2 * p - k) // s + 1, (ww + 2 * p - k) // s + 1
+    if k == 1 and s == 1:
+        patches = h.reshape(c, ho * wo)
+    else:
+        patches = jnp.stack([h[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s]
+                             for i in range(k) for j in range(k)], axis=1).reshape(c * k * k, ho * wo)
+    y = (w.reshape(o, c * k * k) @ patches).reshape(o, ho, wo)
+    return y if conv.bias is None else y + conv.bias
 
 
 class _ResBlock(eqx.Module):
@@ -41,10 +67,10 @@ class _ResBlock(eqx.Module):
         self.skip = eqx.nn.Conv2d(c_in, c_out, 1, key=k4) if c_in != c_out else None
 
     def __call__(self, h, e):
-        y = self.conv1(jax.nn.silu(self.norm1(h)))
+        y = _conv(self.conv1, jax.nn.silu(self.norm1(h)))
         scale, shift = jnp.split(self.emb(e)[:, None, None], 2)
-        y = self.conv2(jax.nn.silu(self.norm2(y) * (1.0 + scale) + shift))
-        return (h if self.skip is None else self.skip(h)) + y
+        y = _conv(self.conv2, jax.nn.silu(self.norm2(y) * (1.0 + scale) + shift))
+        return (h if self.skip is None else _conv(self.skip, h)) + y
 
 
 class _Attention(eqx.Module):
@@ -61,6 +87,86 @@ class _Attention(eqx.Module):
         c, hh, ww = h.shape
         t = self.norm(h).reshape(c, hh * ww).T
         return h + self.attn(t, t, t).T.reshape(c, hh, ww)
+
+
+def _layers(c, channels, downsamples, blocks, attention, n_classes, sigma_features, key) -> dict:
+    """The U-Net's layers (Equinox's own initialisation; used for their shapes only)."""
+    e = 4 * channels
+    n_keys = 8 + 2 * (downsamples + 1) * (blocks + 1)
+    keys = iter(jax.random.split(key, n_keys))
+    out = {"conv_in": eqx.nn.Conv2d(c, channels, 3, padding=1, key=next(keys)),
+           "sigma_mlp": eqx.nn.MLP(2 * sigma_features, e, e, 1, activation=jax.nn.silu, key=next(keys)),
+           "label_emb": eqx.nn.Embedding(n_classes + 1, e, key=next(keys)) if n_classes else None}
+    chans = [channels * (1 if i == 0 else 2) for i in range(downsamples + 1)]
+    down, prev = [], channels
+    for i, ch in enumerate(chans):
+        level = [_ResBlock(prev if j == 0 else ch, ch, e, key=next(keys)) for j in range(blocks)]
+        prev = ch
+        sampler = eqx.nn.Conv2d(ch, ch, 3, stride=2, padding=1, key=next(keys)) if i < downsamples else None
+        down.append((tuple(level), sampler))
+    out["down"] = tuple(down)
+    low = chans[-1]
+    out["mid"] = (_ResBlock(low, low, e, key=next(keys)), _Attention(low, key=next(keys)) if attention else None,
+                  _ResBlock(low, low, e, key=next(keys)))
+    up = []
+    for i in reversed(range(downsamples + 1)):
+        ch = chans[i]
+        level = [_ResBlock((prev + ch) if j == 0 else ch, ch, e, key=next(keys)) for j in range(blocks)]
+        prev = ch
+        sampler = eqx.nn.Conv2d(ch, chans[i - 1], 3, padding=1, key=next(keys)) if i > 0 else None
+        if sampler is not None:
+            prev = chans[i - 1]
+        up.append((tuple(level), sampler))
+    out["up"] = tuple(up)
+    out["norm_out"] = eqx.nn.GroupNorm(_groups(channels), channels)
+    out["conv_out"] = eqx.nn.Conv2d(channels, c, 3, padding=1, key=next(keys))
+    return out
+
+
+_LAYERS = (eqx.nn.Conv2d, eqx.nn.Linear, eqx.nn.Embedding, eqx.nn.GroupNorm)
+
+
+def _is_layer(m) -> bool:
+    return isinstance(m, _LAYERS)
+
+
+def _initialise(shapes, key):
+    """`shapes` (layers whose arrays are only shapes) with every parameter drawn from one
+    uniform vector: convolution and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    (fan_in: inputs per output), embeddings of unit variance, GroupNorm scale 1 and shift 0.
+
+    The vector is cut on the host (no compilation per shape); under a trace (e.g.
+    ``eqx.filter_eval_shape``) with jax.numpy."""
+    layers = [m for m in jax.tree_util.tree_leaves(shapes, is_leaf=_is_layer) if _is_layer(m)]
+    plan = []  # (layer, fields, scale)
+    for m in layers:
+        if not isinstance(m, eqx.nn.GroupNorm):
+            fs = tuple(f for f in ("weight", "bias") if getattr(m, f, None) is not None)
+            lim = math.sqrt(3.0) if isinstance(m, eqx.nn.Embedding) else 1.0 / math.sqrt(math.prod(m.weight.shape[1:]))
+            plan.append((m, fs, lim))
+    total = sum(math.prod(getattr(m, f).shape) for m, fs, _ in plan for f in fs)
+    u = jax.random.uniform(key, (total,), jnp.float32, -1.0, 1.0)
+    traced = isinstance(u, jax.core.Tracer)
+    xp = jnp if traced else np
+    u = u if traced else np.asarray(u)
+    filled, at = {}, 0
+    for m, fs, lim in plan:
+        vals = []
+        for f in fs:
+            shape = getattr(m, f).shape
+            vals.append(xp.asarray(lim, xp.float32) * u[at:at + math.prod(shape)].reshape(shape))
+            at += math.prod(shape)
+        filled[id(m)] = (fs, vals)
+
+    def fill(m):
+        if isinstance(m, eqx.nn.GroupNorm):
+            fs, vals = ("weight", "bias"), [xp.ones(m.weight.shape, xp.float32), xp.zeros(m.bias.shape, xp.float32)]
+        else:
+            fs, vals = filled[id(m)]
+        return eqx.tree_at(lambda l: tuple(getattr(l, f) for f in fs), m, tuple(jnp.asarray(v) for v in vals))
+
+    return eqx.tree_at(lambda t: [m for m in jax.tree_util.tree_leaves(t, is_leaf=_is_layer) if _is_layer(m)],
+                       shapes, [fill(m) for m in layers])
 
 
 @NETS.register
@@ -130,39 +236,18 @@ class UNet(ScoreNet):
         self.image_shape = (c, h, w)
         self.n_classes = int(n_classes)
         self.data_std = float(data_std)
-        e = 4 * channels
-        keys = iter(jax.random.split(key, 64))
         self.freqs = sigma_frequencies(sigma_features)
-        d = c * h * w
-        self.centre = jnp.full(d, 0.5, jnp.float32) if centre is None else jnp.asarray(centre, jnp.float32)
-        self.conv_in = eqx.nn.Conv2d(c, channels, 3, padding=1, key=next(keys))
-        self.sigma_mlp = eqx.nn.MLP(2 * sigma_features, e, e, 1, activation=jax.nn.silu, key=next(keys))
-        self.label_emb = eqx.nn.Embedding(n_classes + 1, e, key=next(keys)) if n_classes else None
-        chans = [channels * (1 if i == 0 else 2) for i in range(downsamples + 1)]
-        down, prev = [], channels
-        for i, ch in enumerate(chans):
-            level = [_ResBlock(prev if j == 0 else ch, ch, e, key=next(keys)) for j in range(blocks)]
-            prev = ch
-            sampler = eqx.nn.Conv2d(ch, ch, 3, stride=2, padding=1, key=next(keys)) if i < downsamples else None
-            down.append((tuple(level), sampler))
-        self.down = tuple(down)
-        low = chans[-1]
-        self.mid = (_ResBlock(low, low, e, key=next(keys)),
-                    _Attention(low, key=next(keys)) if attention else None,
-                    _ResBlock(low, low, e, key=next(keys)))
-        up = []
-        for i in reversed(range(downsamples + 1)):
-            ch = chans[i]
-            level = [_ResBlock((prev + ch) if j == 0 else ch, ch, e, key=next(keys)) for j in range(blocks)]
-            prev = ch
-            sampler = eqx.nn.Conv2d(ch, chans[i - 1], 3, padding=1, key=next(keys)) if i > 0 else None
-            if sampler is not None:
-                prev = chans[i - 1]
-            up.append((tuple(level), sampler))
-        self.up = tuple(up)
-        self.norm_out = eqx.nn.GroupNorm(_groups(channels), channels)
-        conv_out = eqx.nn.Conv2d(channels, c, 3, padding=1, key=next(keys))
-        self.conv_out = eqx.tree_at(lambda m: m.weight, conv_out, 0.1 * conv_out.weight)
+        self.centre = jnp.full(c * h * w, 0.5, jnp.float32) if centre is None else jnp.asarray(centre, jnp.float32)
+        # the layers' shapes first (nothing computed), then every parameter from one draw:
+        # each layer initialised eagerly by Equinox is its own compilation of the random
+        # generator (about 30 s for the default U-Net on a loaded 2-core CPU)
+        shapes = eqx.filter_eval_shape(
+            lambda k: _layers(c, channels, downsamples, blocks, attention, n_classes, sigma_features, k), key)
+        layers = _initialise(shapes, key)
+        self.conv_in, self.sigma_mlp, self.label_emb = layers["conv_in"], layers["sigma_mlp"], layers["label_emb"]
+        self.down, self.mid, self.up = layers["down"], layers["mid"], layers["up"]
+        self.norm_out = layers["norm_out"]
+        self.conv_out = eqx.tree_at(lambda m: m.weight, layers["conv_out"], 0.1 * layers["conv_out"].weight)
 
     def embedding(self, sigma, label=None):
         """The embedding added to every block: MLP of sin/cos(log sigma), plus the label's."""
@@ -181,14 +266,14 @@ class UNet(ScoreNet):
         u = x - self.centre
         scale = jax.lax.rsqrt(sigma**2 + self.data_std**2)
         e = self.embedding(sigma, label)
-        h = self.conv_in((u * scale).reshape(self.image_shape))
+        h = _conv(self.conv_in, (u * scale).reshape(self.image_shape))
         skips = []
         for blocks, sampler in self.down:
             for b in blocks:
                 h = b(h, e)
             skips.append(h)
             if sampler is not None:
-                h = sampler(h)
+                h = _conv(sampler, h)
         first, attn, second = self.mid
         h = first(h, e)
         if attn is not None:
@@ -200,30 +285,58 @@ class UNet(ScoreNet):
             for b in blocks:
                 h = b(h, e)
             if sampler is not None:
-                h = sampler(jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
-        z = self.conv_out(jax.nn.silu(self.norm_out(h))).reshape(-1)
+                h = _conv(sampler, jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
+        z = _conv(self.conv_out, jax.nn.silu(self.norm_out(h))).reshape(-1)
         z = z + sigma * scale**2 * u  # the exact noise for Gaussian data N(centre, data_std^2 I)
         return -z / sigma
 
 
-def guided_score(model, label: int | None = None, guidance: float = 1.0):
-    """The score ``fn(x, sigma)`` of a class-conditional network for `label` with
-    classifier-free guidance (Ho and Salimans 2022) of weight `guidance` = w:
+class GuidedScore(eqx.Module):
+    """``score(x, sigma)`` of a class-conditional network for one label, with
+    classifier-free guidance (Ho and Salimans 2022) of weight w:
 
-        s_w(x) = s(x, sigma) + w (s(x, sigma, label) - s(x, sigma)),
+        s_w(x) = s(x, sigma) + w (s(x, sigma, label) - s(x, sigma)).
 
-    so w = 0 is the unconditional score, w = 1 the conditional one and w > 1 sharpens the
-    label. `label` None: the unconditional score (one evaluation).
+    A pytree whose model arrays, label and weight are data, not constants: a compiled
+    sampler (`scorefield.samplers.sample` jits over its score function) serves every label
+    and weight with one compilation. Only the kind of score is static: the unconditional
+    score (`label` None, one evaluation), the conditional one (w == 1, one evaluation) or
+    the guided mixture (two evaluations).
     """
-    if label is None:
-        return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
-    w = float(guidance)
-    if w == 1.0:
-        return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32), label)
 
-    def fn(x, sigma):
+    model: eqx.Module
+    label: Int[Array, ""] | None
+    guidance: Float[Array, ""]
+    mix: bool = eqx.field(static=True)
+
+    def __init__(self, model, label: Int[ArrayLike, ""] | None = None, guidance: float = 1.0):
+        """Arguments:
+            model: a network called as ``model(x, sigma)`` and ``model(x, sigma, label)``.
+            label: the label (0..n_classes-1), or None for the unconditional score.
+            guidance: the weight w (a Python number: w == 1 exactly is the conditional score
+                in one evaluation; any other value mixes two).
+        """
+        self.model = model
+        self.label = None if label is None else jnp.asarray(label, jnp.int32)
+        w = float(guidance)
+        self.guidance = jnp.asarray(w, jnp.float32)
+        self.mix = label is not None and w != 1.0
+
+    def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         sigma = jnp.asarray(sigma, jnp.float32)
-        s_u = model(x, sigma)
-        return s_u + w * (model(x, sigma, label) - s_u)
+        if self.label is None:
+            return self.model(x, sigma)
+        if not self.mix:
+            return self.model(x, sigma, self.label)
+        s_u = self.model(x, sigma)
+        return s_u + self.guidance * (self.model(x, sigma, self.label) - s_u)
 
-    return fn
+
+def guided_score(model, label: int | None = None, guidance: float = 1.0) -> GuidedScore:
+    """The score ``fn(x, sigma)`` of a class-conditional network for `label` with
+    classifier-free guidance of weight `guidance` = w (see :class:`GuidedScore`):
+    w = 0 is the unconditional score, w = 1 the conditional one and w > 1 sharpens the
+    label. `label` None: the unconditional score (one evaluation). The result is a pytree:
+    one compiled sampler serves every label and weight.
+    """
+    return GuidedScore(model, label, guidance)

@@ -74,6 +74,11 @@ class Run:
     def score_fn(self, ema: bool = True, *, label: int | None = None, guidance: float = 1.0):
         """``score(x, sigma)`` on one example, with the EMA weights unless `ema` is False.
 
+        For a run on image data the result is an Equinox module (`scorefield.nets.GuidedScore`)
+        holding the weights, label and guidance weight as arrays, so that a compiled sampler
+        is compiled once for every label and weight (and the weights are not baked into it
+        as constants, which also compiles faster); other runs get a closure.
+
         Arguments:
             label: for a class-conditional run, the label to sample (0..n_classes-1); None
                 gives the unconditional score.
@@ -82,12 +87,15 @@ class Run:
         Raises:
             InputError for a label on an unconditional run or out of range.
         """
-        model = self.ema_model if ema else self.model
-        if label is None:
-            return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
-        self.check_label(label, "label=")
         from ..nets import guided_score
 
+        model = self.ema_model if ema else self.model
+        if label is None and self.image_shape is None:
+            # the weights as constants of the closure, as before images (same samples bit for bit)
+            return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
+        if label is None:
+            return guided_score(model, None)
+        self.check_label(label, "label=")
         return guided_score(model, int(label), guidance)
 
     def check_label(self, label, name: str = "label=") -> None:
