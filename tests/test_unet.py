@@ -137,6 +137,9 @@ def test_cli_label_on_an_unconditional_run_is_refused_and_samples_are_saved_in_i
     from PIL import Image
 
     assert Image.open(tmp_path / "grid.png").size[0] > 100
+    r = _cli("plot", "nearest", "--run", "run", "--samples", "s.npy", "--n", "6", "--out", "near.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "near.png").size[0] > 100
 
 
 def test_image_grid_puts_each_image_upright_in_its_cell():

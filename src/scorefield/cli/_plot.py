@@ -14,7 +14,8 @@ KINDS = {
     "density": "the model's density (probability-flow ODE; exp(-E) normalised numerically for an energy run) on a grid beside the exact density and their difference",
     "target": "the data target's log-density level sets with its score as arrows",
     "anneal": "how the particle cloud sharpens across the annealing levels (principal axes for D >= 3)",
-    "animate": "an animation of particles under the run's own sampler (.gif, or .mp4 with ffmpeg)",
+    "animate": "an animation of particles under the run's own sampler (.gif, or .mp4 with ffmpeg); for image data the denoising of a batch of images",
+    "nearest": "for image data: samples (fresh, or --samples FILE.npy) each beside its nearest training image, with the distance",
 }
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -35,7 +36,9 @@ def register(sub) -> None:
         "  scorefield plot samples --run runs/five --samples five.npy --out five.png\n"
         "  scorefield plot loss --run runs/five --out loss.pdf\n"
         "  scorefield plot density --run runs/five --out density.png --resolution 224\n"
-        "  scorefield plot animate --run runs/five --out particles.gif --n 300",
+        "  scorefield plot animate --run runs/five --out particles.gif --n 300\n"
+        "  scorefield plot animate --run runs/digits --out denoising.gif\n"
+        "  scorefield plot nearest --run runs/digits --out nearest.png --n 20",
         formatter_class=formatter,
     )
     p.add_argument("kind", metavar="KIND", choices=sorted(KINDS), help="one of: " + ", ".join(KINDS))
@@ -93,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
             f"--run {run_dir} is not a scorefield run directory (no config.json); train one with 'scorefield train'"
         )
 
-    if args.samples is not None and args.kind != "samples":
-        raise InputError(f"--samples applies to 'plot samples' only, not to 'plot {args.kind}'")
+    if args.samples is not None and args.kind not in ("samples", "nearest"):
+        raise InputError(f"--samples applies to 'plot samples' only (and to 'plot nearest' on image data), "
+                         f"not to 'plot {args.kind}'")
     _check_before_jax(args, run_dir, out)
 
     from .. import plot
@@ -104,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.kind == "loss":
             fig = plot.loss_curve(run_dir / "metrics.jsonl")
+        elif args.kind == "animate" and _config_image_shape(run_dir) is not None:
+            _animate_images(args, run_dir, out)
+            print(f"wrote {out}")
+            return 0
         elif args.kind == "animate":
             _animate(args, run_dir, out)
             print(f"wrote {out}")
@@ -169,9 +177,14 @@ def _check_before_jax(args, run_dir, out) -> None:
                              "write a .gif instead")
     try:
         config = json.loads((run_dir / "config.json").read_text())
-        data, dim = str(config.get("data", "")), config.get("dim")
+        data, dim, image = str(config.get("data", "")), config.get("dim"), config.get("image_shape")
     except (OSError, ValueError, AttributeError):
         return  # load_run names what is wrong with the file
+    if args.kind == "nearest" and image is None:
+        raise InputError(f"'plot nearest' draws runs on image data in pixel space (mnist-digits, image-folder:...); "
+                         f"the data of --run {run_dir} are {data}")
+    if image is not None and args.kind in IMAGE_KINDS:
+        return
     if args.kind == "target" and data.startswith("points:"):
         raise InputError(f"the data of --run {run_dir} ({data}) has no closed-form density; "
                          "'target' needs an image or toy target")
@@ -184,6 +197,16 @@ def _check_before_jax(args, run_dir, out) -> None:
 
 
 ANY_DIM = ("samples", "anneal", "loss")  # kinds that draw point clouds of any D
+IMAGE_KINDS = ("samples", "loss", "animate", "nearest")  # kinds that draw runs on images in pixel space
+
+
+def _config_image_shape(run_dir):
+    import json
+
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("image_shape")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _config_dim(run_dir):
@@ -201,7 +224,8 @@ def _load(args, run_dir):
 
     # The dimension first: a clear message beats a model rebuilt for nothing.
     dim = _config_dim(run_dir)
-    if dim != 2 and args.kind not in ANY_DIM:
+    image = _config_image_shape(run_dir) is not None and args.kind in IMAGE_KINDS
+    if dim != 2 and args.kind not in ANY_DIM and not image:
         raise InputError(f"--run {run_dir} holds {dim}-D data; 'scorefield plot {args.kind}' draws 2-D data only "
                          f"(for {dim}-D: {', '.join(ANY_DIM)})")
     return load_run(run_dir)
@@ -302,39 +326,109 @@ def _samples(args, run_dir):
     return plot.data_vs_samples(data, x, lims=lims, bins=bins, title=title)
 
 
+def _fresh_images(args, r, dataset, n: int, *, per_label_max: int = 10, trajectory_every: int | None = None):
+    """Fresh image samples of the run's own sampler: for a class-conditional run
+    max(1, min(per_label_max, n // n_classes)) of every label (guidance 1; one compilation
+    for all labels), label-major; else n. Returns (samples in image units (N, D),
+    per-label count or None, sampler, trajectory (F, N, D) in image units or None)."""
+    import numpy as np
+
+    from .. import samplers as S
+    from ..data import to_image_units
+    from ._sample import image_plan
+
+    sampler, init = _sampler(r, args)
+    chunk, block = image_plan(65536)
+    kw = dict(dim=int(dataset.dim), init=init, chunk_size=chunk, block_size=block, trajectory_every=trajectory_every)
+    if r.n_classes:
+        per = max(1, min(per_label_max, n // r.n_classes))
+        res = [S.sample(sampler, r.score_fn(ema=args.ema, label=label), seed_key((args.seed + label) % SEED_LIMIT),
+                        n=per, **kw) for label in range(r.n_classes)]
+    else:
+        per = None
+        res = [S.sample(sampler, r.score_fn(ema=args.ema), seed_key(args.seed), n=n, **kw)]
+    x = to_image_units(np.concatenate([q.samples for q in res]))
+    traj = None
+    if trajectory_every is not None:
+        traj = to_image_units(np.concatenate([q.trajectory for q in res], axis=1))
+    return x, per, sampler, traj
+
+
 def _image_samples(args, r, dataset, given, path):
     """A grid of image samples: the file's (10 a row), or fresh ones of the run's sampler,
     one row per label for a class-conditional run (its guidance weight 1)."""
     from pathlib import Path
 
-    import numpy as np
-
     from .. import plot
-    from .. import samplers as S
     from ..data import to_image_units
-    from ._sample import image_plan
 
     shape = tuple(dataset.image_shape)
     if given is not None:
         x = to_image_units(given[:100])
         return plot.image_grid(x, shape, title=f"{dataset.spec}: {len(x)} samples from {Path(path).name}")
-    sampler, init = _sampler(r, args)
-    chunk, block = image_plan(65536)
-    if r.n_classes:
-        per = max(1, min(10, (args.n or 100) // r.n_classes))
-        rows = []
-        for label in range(r.n_classes):
-            res = S.sample(sampler, r.score_fn(ema=args.ema, label=label), seed_key((args.seed + label) % SEED_LIMIT),
-                           n=per, dim=int(dataset.dim), init=init, chunk_size=chunk, block_size=block)
-            rows.append(to_image_units(res.samples))
-        return plot.image_grid(np.concatenate(rows), shape, columns=per, row_labels=list(range(r.n_classes)),
+    x, per, sampler, _ = _fresh_images(args, r, dataset, args.n or 100)
+    if per is not None:
+        return plot.image_grid(x, shape, columns=per, row_labels=list(range(r.n_classes)),
                                title=f"{dataset.spec}: {per} fresh samples per label of {r.path.name} "
                                      f"(step {r.step}, {_sampler_name(sampler)}); one row per label")
-    n = min(args.n or 100, 100)
-    res = S.sample(sampler, r.score_fn(ema=args.ema), seed_key(args.seed), n=n, dim=int(dataset.dim), init=init,
-                   chunk_size=chunk, block_size=block)
-    return plot.image_grid(to_image_units(res.samples), shape,
-                           title=f"{dataset.spec}: {n} fresh samples of {r.path.name} (step {r.step}, {_sampler_name(sampler)})")
+    return plot.image_grid(x, shape,
+                           title=f"{dataset.spec}: {len(x)} fresh samples of {r.path.name} (step {r.step}, {_sampler_name(sampler)})")
+
+
+def _nearest(args, run_dir):
+    """Samples (the file's, or fresh ones) each beside its nearest training image."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from .. import plot
+    from ..data import to_image_units
+    from ..metrics import nearest_neighbours
+    from ..metrics._images import NEAR_COPY
+
+    given, path = None, args.samples
+    if path is not None:
+        from ._eval import load_samples
+
+        dim = _config_dim(run_dir)
+        given = load_samples(path, dim if isinstance(dim, int) else None)  # before JAX starts
+    r = _load(args, run_dir)
+    dataset = r.dataset()
+    shape = tuple(dataset.image_shape)
+    n = min(args.n or 20, 100)
+    if given is not None:
+        x, what = to_image_units(given[:n]), f"{min(n, len(given))} samples from {Path(path).name}"
+    else:
+        x, per, sampler, _ = _fresh_images(args, r, dataset, n, per_label_max=100)
+        what = f"{len(x)} fresh samples of {r.path.name} (step {r.step}, {_sampler_name(sampler)})"
+    real = dataset.points
+    index, dist = nearest_neighbours(x, real)
+    # the near-copy threshold of `scorefield eval`: NEAR_COPY x the data's own median spacing
+    ref = real[np.random.default_rng(0).permutation(len(real))[:2500]]
+    spacing = float(np.median(nearest_neighbours(ref, ref, exclude_self=True)[1]))
+    return plot.nearest_pairs(x, real[index], dist, shape, threshold=NEAR_COPY * spacing,
+                              title=f"{dataset.spec}: {what}\nbeside the nearest training image; distance in "
+                                    f"pixel units (red: a near-copy, below {NEAR_COPY * spacing:.2f})")
+
+
+def _animate_images(args, run_dir, out):
+    """The denoising of a batch of images under the run's own sampler, as an animation."""
+    from .. import plot
+    from .._limits import check_sample_memory, sample_frames
+
+    r = _load(args, run_dir)
+    dataset = r.dataset()
+    shape = tuple(dataset.image_shape)
+    n = min(args.n or 2 * max(1, r.n_classes) or 16, 100)
+    sampler, _ = _sampler(r, args)
+    total = sampler.n_levels * sampler.steps_per_level
+    every = max(1, total // 60)
+    check_sample_memory(n, int(dataset.dim), sample_frames(sampler, every), n_name="--n ")
+    _, per, _, traj = _fresh_images(args, r, dataset, n, per_label_max=100, trajectory_every=every)
+    if per is not None:  # one column per label: row j holds every label's j-th sample
+        order = [label * per + j for j in range(per) for label in range(r.n_classes)]
+        traj = traj[:, order]
+    plot.write_denoising(traj, shape, out, columns=r.n_classes or min(10, n))
 
 
 def _density(args, run_dir):
@@ -469,4 +563,5 @@ def _density_map(args, run_dir):
     return draw(args, run_dir, _load(args, run_dir))
 
 
-_DRAW = {"field": _field, "samples": _samples, "target": _density, "density": _density_map, "anneal": _anneal}
+_DRAW = {"field": _field, "samples": _samples, "target": _density, "density": _density_map, "anneal": _anneal,
+         "nearest": _nearest}

@@ -10,7 +10,7 @@ from ._energy import energy_distance
 from ._evaluate import evaluate
 from ._fisher import fisher_divergence, perturbed_points
 from ._floor import Floor, two_sample_floor
-from ._images import frechet_distance, image_report
+from ._images import frechet_distance, image_report, nearest_neighbours
 from ._hist import cell_counts, hist_tv, hist_tv_floor, image_probs
 from ._mmd import median_bandwidth, mmd2
 from ._modes import mode_weights, responsibilities
@@ -24,6 +24,7 @@ __all__ = [
     "evaluate",
     "frechet_distance",
     "image_report",
+    "nearest_neighbours",
     "fisher_divergence",
     "hist_tv",
     "hist_tv_floor",

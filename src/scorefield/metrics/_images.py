@@ -25,18 +25,34 @@ def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     return float(np.sum((m1 - m2) ** 2) + np.trace(c1) + np.trace(c2) - 2.0 * np.sum(np.sqrt(np.clip(ev, 0, None))))
 
 
-def _nearest(a: np.ndarray, b: np.ndarray, *, exclude_self: bool = False, block: int = 512) -> np.ndarray:
-    """Euclidean distance of each row of `a` to its nearest row of `b`."""
+def nearest_neighbours(a: np.ndarray, b: np.ndarray, *, exclude_self: bool = False,
+                       block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest row of `b` (M, D) to each row of `a` (N, D), in Euclidean distance.
+
+    Arguments:
+        a, b: points in the same units (e.g. images in [0, 1], flattened).
+        exclude_self: `a` is `b` (or its first rows): a row is not its own neighbour.
+    Returns:
+        (index (N,) int64 into `b`, distance (N,) float64, in the units of the points).
+    """
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
     bb = np.sum(b * b, axis=1)
-    out = np.empty(len(a), np.float64)
+    dist = np.empty(len(a), np.float64)
+    index = np.empty(len(a), np.int64)
     for i in range(0, len(a), block):
         x = a[i:i + block]
         d2 = np.sum(x * x, axis=1)[:, None] + bb[None, :] - 2.0 * x @ b.T
         if exclude_self:
             d2[np.arange(len(x)), np.arange(i, i + len(x))] = np.inf
-        out[i:i + block] = np.sqrt(np.clip(d2.min(axis=1), 0, None))
-    return out
+        j = np.argmin(d2, axis=1)
+        index[i:i + block] = j
+        dist[i:i + block] = np.sqrt(np.clip(d2[np.arange(len(x)), j], 0, None))
+    return index, dist
+
+
+def _nearest(a: np.ndarray, b: np.ndarray, *, exclude_self: bool = False, block: int = 512) -> np.ndarray:
+    """Euclidean distance of each row of `a` to its nearest row of `b`."""
+    return nearest_neighbours(a, b, exclude_self=exclude_self, block=block)[1]
 
 
 def image_report(samples: np.ndarray, dataset, *, label: int | None = None, seed: int = 0,
