@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _subproc import xla_flags
 
 import scorefield.samplers as S
 from scorefield import ConfigError, DivergenceError
@@ -276,24 +275,3 @@ def test_runner_input_errors():
         S.sample(lang, MIX.score, jax.random.key(0), n=4, init=np.zeros((3, 2)))
 
 
-@pytest.mark.xla_default  # one device against two, bit for bit
-def test_sharded_over_two_cpu_devices_gives_the_same_samples(tmp_path):
-    # Particles split over 2 XLA CPU devices (a subprocess: the flag must precede JAX).
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "import jax, numpy as np, scorefield.samplers as S\n"
-        "assert jax.device_count() == 2\n"
-        "r = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2,"
-        " init=S.GaussianInit(2.0), chunk_size=256, block_size=64)\n"
-        "d = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2,"
-        " init=S.GaussianInit(2.0))\n"  # the default block for 2 devices
-        f"np.save({str(tmp_path / 'x.npy')!r}, np.stack([r.samples, d.samples]))\n"
-    )
-    env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"), JAX_PLATFORMS="cpu")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
-    r = S.sample(S.Langevin(0.1, 0.05, 20), lambda x, s: -x, jax.random.key(11), n=300, dim=2, init=S.GaussianInit(2.0))
-    for x in np.load(tmp_path / "x.npy"):
-        np.testing.assert_array_equal(x, r.samples)
