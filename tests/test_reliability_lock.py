@@ -6,11 +6,12 @@ the lock is between processes."""
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from _tiny import tiny_toml
+
+from scorefield.train._rundir import lock_run_dir
 from test_reliability_signals import DATA, _cli, _wait, env  # noqa: F401  (env is a fixture)
 
 
@@ -23,14 +24,17 @@ def test_second_train_on_the_same_out_refuses_until_the_holder_dies(tmp_path, en
     try:
         _wait(lambda: first.poll() is not None or (run / "checkpoint.json").is_file())
         assert first.poll() is None, first.communicate()[1][-2000:]
-        for extra in ((), ("--resume",)):  # a fresh train and a resume are both refused
-            t0 = time.monotonic()
+        # the holder, stopped, keeps its lock (and leaves the cores to the refused commands)
+        first.send_signal(signal.SIGSTOP)
+        # a fresh train and a resume are both refused, at once: before the data are read (the
+        # fresh one names a missing file, which would be exit 2 once it were looked at)
+        missing = ("--data", f"image:{tmp_path / 'missing.png'}")
+        for extra in (missing, ("--resume",)):
             second = subprocess.run(_cli(*argv, *extra), env=env, capture_output=True, text=True, timeout=120)
             lines = second.stderr.strip().splitlines()
             assert second.returncode == 1, second.stderr[-2000:]
             assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr[-2000:]
             assert f"pid {first.pid}" in lines[0] and str(run) in lines[0], lines[0]
-            assert time.monotonic() - t0 < 60
             assert first.poll() is None  # the holder is untouched
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=60)
@@ -56,5 +60,23 @@ def test_lock_is_exclusive_and_a_failed_new_run_leaves_nothing(tmp_path):
         lock_run_dir(out, resume=False)
     lock.release()
     assert list(out.iterdir()) == []  # no run was written: the lock file goes too
+    again = lock_run_dir(out, resume=False)
+    again.release()
+
+
+def test_refuse_if_locked_names_the_holder_and_creates_nothing(tmp_path):
+    from scorefield._errors import ScorefieldError
+    from scorefield.train._rundir import refuse_if_locked
+
+    out = tmp_path / "run"
+    refuse_if_locked(out)  # no directory: nothing to refuse, nothing created
+    assert not out.exists()
+    refuse_if_locked(tmp_path)  # a directory without a lock file
+    assert list(tmp_path.iterdir()) == []
+    lock = lock_run_dir(out, resume=False)
+    with pytest.raises(ScorefieldError, match=rf"out={out} is in use .*pid {os.getpid()}"):
+        refuse_if_locked(out)
+    lock.release()
+    refuse_if_locked(out)  # released: the probe passes and takes nothing
     again = lock_run_dir(out, resume=False)
     again.release()

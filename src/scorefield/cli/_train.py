@@ -150,7 +150,12 @@ def _flags(e: Exception) -> Exception:
 def run(args: argparse.Namespace) -> int:
     from .._errors import InputError, ScorefieldError
     from ..train import PRESETS, TrainConfig, load_toml, merge_preset, resume, train
+    from ..train._rundir import refuse_if_locked
 
+    try:  # at once, before data are loaded or anything is compiled
+        refuse_if_locked(args.out)
+    except ScorefieldError as e:
+        raise _flags(e) from None
     overrides = {}
     if args.steps is not None:
         overrides["steps"] = args.steps

@@ -47,6 +47,28 @@ class RunDirLock:
         self.fh = None
 
 
+def _in_use(out: Path, pid: str) -> ScorefieldError:
+    return ScorefieldError(f"out={out} is in use by another scorefield process (pid {pid or 'unknown'}); "
+                           "wait for it to end or stop it, or choose another directory")
+
+
+def refuse_if_locked(out: str | Path) -> None:
+    """ScorefieldError (exit 1), the message of :func:`lock_run_dir`, when another process
+    holds the lock of `out`: a check that costs microseconds, so that a command can refuse
+    before it loads data or compiles anything. Creates nothing and leaves no lock taken
+    (the run's own lock is taken later, by lock_run_dir, which decides)."""
+    try:
+        fh = open(Path(out) / LOCK)
+    except OSError:  # no lock file: nobody holds it
+        return
+    with fh:
+        try:  # shared: conflicts with a holder's exclusive lock only
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            raise _in_use(Path(out), fh.read().strip()) from None
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def lock_run_dir(out: str | Path, *, resume: bool) -> RunDirLock:
     """Take the exclusive lock of the run directory `out` (created if needed for a new run).
 
@@ -70,8 +92,7 @@ def lock_run_dir(out: str | Path, *, resume: bool) -> RunDirLock:
             fh.seek(0)
             pid = fh.read().strip()
             fh.close()
-            raise ScorefieldError(f"out={out} is in use by another scorefield process (pid {pid or 'unknown'}); "
-                                  "wait for it to end or stop it, or choose another directory") from None
+            raise _in_use(out, pid) from None
         try:  # the file may have been removed (a failed run's release) between open and lock
             same = os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
         except OSError:
