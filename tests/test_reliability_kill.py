@@ -131,7 +131,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bi
         rng = np.random.default_rng(20240607)
         kills, finished, seen = 0, 0, []
         run = tmp_path / "run0"
-        while kills < 12:
+        while kills < 8:
             at = load_run(run).step if (run / "checkpoint.json").is_file() else 0
             before = _stamp(run / "config.json")
             resuming = before is not None
