@@ -14,6 +14,7 @@ _HEADINGS = {
     6: "6. The learned vector field",
     7: "7. Sampling with the learned score",
     8: "8. The learned density beside the target",
+    9: "9. Images as data: MNIST digits in pixel space (optional, --images)",
     0: "Numbers",
 }
 
@@ -67,6 +68,12 @@ def _numbers(m: dict) -> str:
         rows.append(("sampling", f"{samples['sampler']}, {samples['levels']} levels, "
                                  f"{samples['score_evals_per_sample']:.0f} score evaluations per sample, "
                                  f"{samples['wall_s']:.1f} s"))
+    images = m.get("images")
+    if images:
+        acc = images.get("mean_label_accuracy")
+        rows.append(("digits (step 9)", f"{images['data']}, {images['steps']:,} steps in "
+                                        f"{_fmt(images['train_wall_s'], 1)} s"
+                     + ("" if acc is None else f"; {acc:.0%} read as the label asked for (chance 10%)")))
     wall = m.get("wall_s", {})
     if wall:
         parts = ", ".join(f"{k.replace('step', 'step ').replace('_', '–')}: {v:.1f} s"
@@ -78,7 +85,7 @@ def _numbers(m: dict) -> str:
 
 def render(artifacts, metrics: dict, settings: DemoSettings) -> str:
     """The page as a string. Every `src`/`href` is an artifact's relative path."""
-    order = [1, 2, 3, 5, 6, 7, 8, 0]
+    order = [1, 2, 3, 5, 6, 7, 8, 9, 0]
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         "<title>scorefield demo</title>\n<style>", _CSS, "</style>\n</head>\n<body>\n",

@@ -32,6 +32,7 @@ STEPS = (
     (7, "sample the learned score with many particles"),
     (8, "the learned density beside the target (probability-flow ODE)"),
 )
+IMAGE_STEP = (9, "optional (--images): MNIST digits generated in pixel space by a quick class-conditional U-Net")
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,11 @@ def run_demo(
     wall: dict[str, float] = {}
     t_start = time.perf_counter()
 
+    steps = STEPS + ((IMAGE_STEP,) if settings.images else ())
+
     def timed(number: int, fn, *args, **kw):
-        title = dict(STEPS)[number]
-        say(f"[{number}/{len(STEPS)}] {title}")
+        title = dict(steps)[number]
+        say(f"[{number}/{len(steps)}] {title}")
         t0 = time.perf_counter()
         result = fn(*args, **kw)
         wall[f"step{number}"] = round(time.perf_counter() - t0, 3)
@@ -134,10 +137,12 @@ def run_demo(
     run = timed(4, _steps.step45_train, ctx, dataset, log=lambda line: say(f"      {line}"))
     # step 5 (the loss figure) is drawn by the training step: record it under 4-5
     wall["step4_5"] = wall.pop("step4")
-    say(f"[5/{len(STEPS)}] {dict(STEPS)[5]} (drawn)")
+    say(f"[5/{len(steps)}] {dict(steps)[5]} (drawn)")
     timed(6, _steps.step6_field, ctx, run, dataset)
     timed(7, _steps.step7_sample, ctx, run, dataset)
     timed(8, _steps.step8_density, ctx, run, dataset)
+    if settings.images:
+        timed(9, _steps.step9_images, ctx, log=lambda line: say(f"      {line}"))
     wall["total"] = round(time.perf_counter() - t_start, 3)
 
     import scorefield
@@ -157,7 +162,7 @@ def run_demo(
              "time, the sampler's cost, and the wall time of every step, as JSON.")
     _write_atomic(out / INDEX, _html.render(ctx.artifacts, metrics, settings))
     _install_run(out)
-    files = tuple(a.file for a in ctx.artifacts if not a.file.startswith("run/")) + (INDEX,)
+    files = tuple(a.file for a in ctx.artifacts if not a.file.startswith(("run/", "images_run/"))) + (INDEX,)
     return DemoResult(out, out / INDEX, files, metrics)
 
 

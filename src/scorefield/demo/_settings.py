@@ -29,6 +29,13 @@ class DemoSettings:
         density_resolution: cells along the longer side of the density map of step 8 (one
             probability-flow solve each).
         dpi: dots per inch of the figures.
+        images: also run the optional step 9 (`scorefield demo --images`): a quick
+            class-conditional U-Net on downsampled MNIST digits, its samples as a grid (one
+            row per label) and the denoising of a batch as an animation.
+        image_size: side of the digits of step 9 (a divisor of 28: 4, 7, 14 or 28).
+        image_overrides: TrainConfig keys of step 9 replacing its quick recipe (tests
+            give a smaller network here).
+        image_per_label: samples drawn per label in step 9.
     """
 
     preset: str = "default"
@@ -43,6 +50,10 @@ class DemoSettings:
     floor_repeats: int = 64
     density_resolution: int = 56
     dpi: int = 100
+    images: bool = False
+    image_size: int = 7
+    image_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    image_per_label: int = 10
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
