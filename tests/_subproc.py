@@ -21,8 +21,10 @@ def xla_flags(*extra: str) -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     """os.environ for a child: CPU, one device, the parent's XLA settings, a compilation cache
-    shared by the module's children, and PYTHONPATH at this tree's src."""
-    cache = tmp_path_factory.mktemp("jax-cache")
+    (the session's, from tests/conftest.py, shared with every other child and both xdist
+    workers: the tiny training the reliability tests start compiles once; else the module's
+    own), and PYTHONPATH at this tree's src."""
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or tmp_path_factory.mktemp("jax-cache")
     e = dict(os.environ)
     e.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache), PYTHONPATH=str(Path(__file__).parents[1] / "src"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
