@@ -92,12 +92,12 @@ def test_page_shows_the_learned_density_beside_the_target(demo):
     assert heading > html.index("7. Sampling with the learned score")
     m = json.loads((demo / "metrics.json").read_text())
     d = m["density"]
-    assert d["resolution"][0] == 24 or d["resolution"][1] == 24
+    assert d["resolution"][0] == 16 or d["resolution"][1] == 16
     cfg = json.loads((demo / "run" / "config.json").read_text())
     want = max(cfg["sigma_min"], cfg["sample_sigma_min_ratio"] * cfg["sigma_max"])
     assert d["sigma_min"] == pytest.approx(want, rel=1e-5)
-    # the exact smoothed density integrates to about 1 over the box (midpoint rule, 24 cells
-    # across 28 pixels: a few percent); the model's ODE density is finite and positive
+    # the exact smoothed density integrates to about 1 over the box (midpoint rule, 16 cells
+    # across 28 pixels: 1.014 at seed 0; 12 cells: 0.959); the model's ODE density is finite and positive
     assert abs(d["exact_integral"] - 1.0) < 0.1, d
     assert 0.0 < d["integral"] < 10.0 and np.isfinite(d["integral"]), d
 

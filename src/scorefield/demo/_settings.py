@@ -71,5 +71,5 @@ class DemoSettings:
         """`scorefield demo --fast`: the "fast" preset and fewer particles; seconds, for tests."""
         base = dict(preset="fast", mixture_particles=300, path_frames=51, samples=2_000,
                     animation_particles=400, anneal_frames=51, floor_repeats=16, dpi=80,
-                    density_resolution=24)
+                    density_resolution=16)
         return cls(**{**base, **changes})
