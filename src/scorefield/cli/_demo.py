@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="small and quick: preset 'fast' and 2,000 samples (for tests and a first look)")
     p.add_argument("--images", action="store_true",
                    help="also step 9: a quick class-conditional U-Net on 7x7 MNIST digits, its samples (one row "
-                        "per label) and the denoising as an animation (about a minute more on 2 cores)")
+                        "per label) and the denoising as an animation (about 1.5 minutes more on 2 cores)")
     p.add_argument("--seed", type=seed, default=0, help="random seed of every step (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress lines or bars; only the final line")
     p.set_defaults(func=run)

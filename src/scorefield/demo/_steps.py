@@ -387,7 +387,7 @@ def step8_density(ctx: Context, run, dataset):
 IMAGE_RUN_DIR = "images_run"
 
 # Step 9's quick recipe (the "images" preset made small): a U-Net of 8 channels and one
-# halving on 7x7 digits, 400 steps of batch 64; about a minute of CPU on 2 cores.
+# halving on 7x7 digits, 400 steps of batch 64: the step took 97 CPU s (BENCHMARKS.md section 8).
 IMAGE_RECIPE = dict(net_options={"channels": 8, "downsamples": 1}, steps=400, batch_size=64, steps_per_call=100,
                     log_every=100, checkpoint_every=400, warmup_steps=20, lr=3e-3,
                     sampler={"name": "heun", "nfe": 10})
@@ -436,8 +436,8 @@ def step9_images(ctx: Context, *, log=None):
     what = (f"read as their label by the shipped classifier: {np.mean(acc):.0%} (chance 10%)" if acc else
             "unconditional")
     fig = plot.image_grid(x, shape, columns=per, row_labels=labels if run.n_classes else None,
-                          title=f"{spec}: {per} samples per label, guidance {IMAGE_GUIDANCE:g} "
-                                f"({config.steps} training steps); {what}")
+                          title=f"{spec}: {per} samples per label, guidance {IMAGE_GUIDANCE:g}, "
+                                f"{config.steps} training steps;\n{what}")
     ctx.figure(9, "09_digits.png", fig, "Digits generated pixel by pixel",
                f"Each digit is one point in R^{dataset.dim} ({shape[1]}x{shape[2]} pixels): a class-conditional "
                f"U-Net trained for {config.steps} steps ({train_s:.0f} s) with labels dropped 10% of the time, "
