@@ -31,7 +31,7 @@ from ._multiprocess import broadcast_arrays, broadcast_json, check_same_data, is
 from ._rundir import (CONFIG, METRICS, Progress, check_free_space, lock_run_dir, log_lines, prepare_run_dir,
                       remove_stale_temporaries, truncate_metrics, write, write_local)
 from ._state import TrainState, from_arrays, init_state, to_arrays
-from ._step import make_chunk
+from ._step import loss_and_grad, make_chunk
 
 _COMPONENTS = ("model", "objective", "optimizer")
 
@@ -226,9 +226,11 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
         check_levels(int(config.n_levels))  # the noise grid is built with the objective
     objective = given["objective"] if given["objective"] is not None else build_objective(config)
     # memory estimated from shapes before the network is allocated (a lower bound: what cannot fit is refused)
+    value_and_grad = loss_and_grad(objective)  # traced once: by the memory estimate, reused by the chunk
     check_train_memory(config, objective, (lambda: given["model"]) if given["model"] is not None
                        else (lambda: build_model(config, key=keys(config)["model"])),
-                       optimizer=optimizer, dataset=dataset if jax.process_count() == 1 else None)
+                       optimizer=optimizer, dataset=dataset if jax.process_count() == 1 else None,
+                       value_and_grad=value_and_grad)
     model = given["model"] if given["model"] is not None else build_model(config, key=keys(config)["model"])
 
     loaded: dict = {}
@@ -275,7 +277,8 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
     state, static = broadcast_arrays(loaded["state"] if lead else eqx.filter_eval_shape(init_state, model, optimizer))
     state, static, dataset = replicate((state, static, dataset), mesh)
     chunk = make_chunk(objective, optimizer, key=keys(config)["train"], batch_size=config.batch_size,
-                       ema_decay=config.ema_decay, mesh=mesh, **_conditioning(config, model, dataset))
+                       ema_decay=config.ema_decay, mesh=mesh, value_and_grad=value_and_grad,
+                       **_conditioning(config, model, dataset))
     n_devices = 1 if mesh is None else int(mesh.devices.size)  # recorded: what the batch was sharded over
     step = int(state.step)
     if lead and on_start is not None:

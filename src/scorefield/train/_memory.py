@@ -85,10 +85,12 @@ def check_levels(n_levels: int, *, what: str = "n_levels") -> None:
                           f"than the free memory ({fmt_bytes(free)}) allows; the largest {what} that fits is {fits}")
 
 
-def estimate(config, objective, model, batch_size: int | None = None) -> dict:
+def estimate(config, objective, model, batch_size: int | None = None, *, value_and_grad=None) -> dict:
     """Lower bounds of the bytes a training step of `config` needs: {'params', 'state',
     'largest', 'total'}, from the abstract `model` (an eqx.filter_eval_shape result or a
-    real model) and `objective`, at `batch_size` (default the config's)."""
+    real model) and `objective`, at `batch_size` (default the config's). `value_and_grad`:
+    the training's ``loss_and_grad(objective)`` (its trace is then the training step's own),
+    or None."""
     is_float = lambda leaf: hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)  # noqa: E731
     spec = jax.tree_util.tree_map(is_float, model)
     frozen = getattr(type(model), "frozen", ())
@@ -99,11 +101,15 @@ def estimate(config, objective, model, batch_size: int | None = None) -> dict:
     all_bytes = sum(_nbytes(leaf) for leaf in leaves)
     state = STATE_COPIES * p_bytes + (all_bytes - p_bytes)
 
+    from ._step import loss_and_grad
+
+    value_and_grad = loss_and_grad(objective) if value_and_grad is None else value_and_grad
+
     def step(model, x, key):  # the whole model traced (its frozen arrays too), the gradient on the trainable part
         from ..nets import trainable
 
         p, s = eqx.partition(model, trainable(model))
-        return eqx.filter_value_and_grad(lambda p: objective(eqx.combine(p, s), x, key=key))(p)
+        return value_and_grad(p, s, x, key, None)
 
     b = int(config.batch_size if batch_size is None else batch_size)
     x = jax.ShapeDtypeStruct((b, int(config.dim)), jnp.float32)
@@ -141,7 +147,7 @@ def compiled_bytes(config, objective, optimizer, model, dataset) -> int:
     return int(ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes)
 
 
-def check_train_memory(config, objective, build, *, optimizer=None, dataset=None) -> None:
+def check_train_memory(config, objective, build, *, optimizer=None, dataset=None, value_and_grad=None) -> None:
     """Refuse, before anything is allocated or written, a configuration whose training
     cannot fit in free memory: ConfigError (exit 2) naming the option and the largest value
     that fits.
@@ -152,6 +158,8 @@ def check_train_memory(config, objective, build, *, optimizer=None, dataset=None
         build: ``build()`` -> the network; called inside ``eqx.filter_eval_shape`` (shapes only).
         optimizer, dataset: for XLA's own plan of one step, asked when the bounds do not decide
             (a configuration between the lower bound and the upper bound of what it needs).
+        value_and_grad: the training's ``loss_and_grad(objective)``, so that the step traced
+            here is the one the training compiles (traced once for both); or None.
     """
     check_levels(int(config.n_levels))
     free = _free()
@@ -161,7 +169,7 @@ def check_train_memory(config, objective, build, *, optimizer=None, dataset=None
 
         objective = build_objective(config)
     try:
-        est = estimate(config, objective, model)
+        est = estimate(config, objective, model, value_and_grad=value_and_grad)
     except Exception:  # noqa: BLE001 - a component the abstract trace cannot follow (e.g. one that needs labels)
         return  # not estimated: the first compiled call's own out-of-memory error stays one line
     if est["upper"] <= free:

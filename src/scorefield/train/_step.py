@@ -24,6 +24,26 @@ def ema_update(ema, params, step: Int[Array, ""], decay: float):
     return jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
+def loss_and_grad(objective: Callable) -> Callable:
+    """``loss_and_grad(objective)(params, static, x, key, labels) -> (loss, grads)``: the
+    objective of ``eqx.combine(params, static)`` on the batch `x` and its gradient with
+    respect to `params` (`labels` None for an unconditional objective), as one compiled
+    function. Made once per training and given both to the memory estimate
+    (:func:`scorefield.train._memory.estimate`) and to :func:`make_chunk`: JAX's trace cache
+    then traces the objective once for both, instead of once each; XLA inlines the call, so
+    the compiled step is the same."""
+
+    @eqx.filter_jit
+    def value_and_grad(params, static, x, key, labels):
+        def loss(p):
+            model = eqx.combine(p, static)
+            return objective(model, x, key=key) if labels is None else objective(model, x, key=key, labels=labels)
+
+        return eqx.filter_value_and_grad(loss)(params)
+
+    return value_and_grad
+
+
 def make_chunk(
     objective: Callable,
     optimizer: optax.GradientTransformation,
@@ -34,6 +54,7 @@ def make_chunk(
     mesh: Mesh | None,
     n_classes: int = 0,
     label_dropout: float = 0.0,
+    value_and_grad: Callable | None = None,
 ) -> Callable:
     """A compiled function ``chunk(state, static, dataset, n_steps) -> (state, losses)``
     running `n_steps` training steps in one lax.scan.
@@ -50,20 +71,18 @@ def make_chunk(
             (``dataset.sample_labelled``), each label is replaced by `n_classes` ("no label")
             with probability `label_dropout` (classifier-free guidance), and the objective
             is called with ``labels=``.
+        value_and_grad: ``loss_and_grad(objective)`` made by the caller (shared with the
+            memory estimate), or None to make one here.
     Returns:
         the compiled chunk; `losses` has shape (n_steps,), NaN at a step whose loss or
         gradient was not finite.
     """
+    value_and_grad = loss_and_grad(objective) if value_and_grad is None else value_and_grad
     data_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("batch"))
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
 
     @eqx.filter_jit
     def chunk(state: TrainState, static, dataset, n_steps: int):
-        def loss_fn(params, x, k, y):
-            if y is None:
-                return objective(eqx.combine(params, static), x, key=k)
-            return objective(eqx.combine(params, static), x, key=k, labels=y)
-
         def body(state: TrainState, _):
             kd, kl = jax.random.split(step_key(key, state.step))
             y = None
@@ -75,7 +94,7 @@ def make_chunk(
                 x = dataset.sample(kd, batch_size)
             if data_sharding is not None:
                 x = jax.lax.with_sharding_constraint(x, data_sharding)
-            loss, grads = eqx.filter_value_and_grad(loss_fn)(state.params, x, kl, y)
+            loss, grads = value_and_grad(state.params, static, x, kl, y)
             # a finite loss with a non-finite gradient would put NaNs into the parameters
             # silently (and into the next checkpoint): count it as divergence at this step
             grad_ok = jnp.isfinite(optax.tree_utils.tree_norm(grads))
