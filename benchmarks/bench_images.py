@@ -26,28 +26,21 @@ import numpy as np
 
 from scorefield.data import load, to_image_units
 from scorefield.metrics import image_report
-from scorefield.samplers import SAMPLERS, sample
-from scorefield.train import load_run, preset, sampler_context, train
+from scorefield.samplers import SAMPLERS
+from scorefield.train import load_run, preset, sample_by_label, sampler_context, train
 
 
 def conditional_samples(run, per_label: int, guidance: float, sampler_name: str, nfe: int, seed: int):
     """`per_label` samples of every label (N = 10 per_label, label-major) and their labels."""
-    from scorefield.cli._sample import image_plan
+    from scorefield.samplers import default_start
 
     context = sampler_context(run.config, model=run.ema_model)
     sampler = SAMPLERS.build(sampler_name, context, {"nfe": nfe})
-    from scorefield.samplers import default_start
-
-    init = default_start(sampler, context)
-    chunk, block = image_plan(65536)
-    out, labels = [], []
-    for label in range(run.n_classes):
-        fn = run.score_fn(label=label, guidance=guidance)
-        res = sample(sampler, fn, jax.random.PRNGKey(seed + label), n=per_label, dim=run.config.dim, init=init,
-                     chunk_size=chunk, block_size=block)
-        out.append(to_image_units(res.samples))
-        labels.append(np.full(per_label, label))
-    return np.concatenate(out), np.concatenate(labels)
+    labels = list(range(run.n_classes))
+    res = sample_by_label(run, sampler, [jax.random.PRNGKey(seed + label) for label in labels], labels=labels,
+                          n=per_label, init=default_start(sampler, context), guidance=guidance)
+    return (np.concatenate([to_image_units(r.samples) for r in res]),
+            np.concatenate([np.full(per_label, label) for label in labels]))
 
 
 def main():

@@ -200,22 +200,23 @@ ANY_DIM = ("samples", "anneal", "loss")  # kinds that draw point clouds of any D
 IMAGE_KINDS = ("samples", "loss", "animate", "nearest")  # kinds that draw runs on images in pixel space
 
 
-def _config_image_shape(run_dir):
+def _config_value(run_dir, key: str, default):
+    """`key` of the run's config.json, read before JAX starts; `default` when the file cannot
+    be read (load_run then names what is wrong with it)."""
     import json
 
     try:
-        return json.loads((run_dir / "config.json").read_text()).get("image_shape")
+        return json.loads((run_dir / "config.json").read_text()).get(key)
     except (OSError, ValueError, AttributeError):
-        return None
+        return default
+
+
+def _config_image_shape(run_dir):
+    return _config_value(run_dir, "image_shape", None)
 
 
 def _config_dim(run_dir):
-    import json
-
-    try:
-        return json.loads((run_dir / "config.json").read_text()).get("dim")
-    except (OSError, ValueError, AttributeError):
-        return 2  # let load_run name what is wrong with the file
+    return _config_value(run_dir, "dim", 2)
 
 
 def _load(args, run_dir):
@@ -333,20 +334,17 @@ def _fresh_images(args, r, dataset, n: int, *, per_label_max: int = 10, trajecto
     per-label count or None, sampler, trajectory (F, N, D) in image units or None)."""
     import numpy as np
 
-    from .. import samplers as S
     from ..data import to_image_units
-    from ._sample import image_plan
+    from ..train import sample_by_label
 
     sampler, init = _sampler(r, args)
-    chunk, block = image_plan(65536)
-    kw = dict(dim=int(dataset.dim), init=init, chunk_size=chunk, block_size=block, trajectory_every=trajectory_every)
     if r.n_classes:
-        per = max(1, min(per_label_max, n // r.n_classes))
-        res = [S.sample(sampler, r.score_fn(ema=args.ema, label=label), seed_key((args.seed + label) % SEED_LIMIT),
-                        n=per, **kw) for label in range(r.n_classes)]
+        per, labels = max(1, min(per_label_max, n // r.n_classes)), list(range(r.n_classes))
+        keys = [seed_key((args.seed + label) % SEED_LIMIT) for label in labels]
     else:
-        per = None
-        res = [S.sample(sampler, r.score_fn(ema=args.ema), seed_key(args.seed), n=n, **kw)]
+        per, labels, keys = None, [None], [seed_key(args.seed)]
+    res = sample_by_label(r, sampler, keys, labels=labels, n=n if per is None else per, init=init, ema=args.ema,
+                          trajectory_every=trajectory_every)
     x = to_image_units(np.concatenate([q.samples for q in res]))
     traj = None
     if trajectory_every is not None:
@@ -384,7 +382,7 @@ def _nearest(args, run_dir):
     from .. import plot
     from ..data import to_image_units
     from ..metrics import nearest_neighbours
-    from ..metrics._images import NEAR_COPY
+    from ..metrics._images import NEAR_COPY, data_spacing
 
     given, path = None, args.samples
     if path is not None:
@@ -404,8 +402,7 @@ def _nearest(args, run_dir):
     real = dataset.points
     index, dist = nearest_neighbours(x, real)
     # the near-copy threshold of `scorefield eval`: NEAR_COPY x the data's own median spacing
-    ref = real[np.random.default_rng(0).permutation(len(real))[:2500]]
-    spacing = float(np.median(nearest_neighbours(ref, ref, exclude_self=True)[1]))
+    spacing = data_spacing(real, np.random.default_rng(0))
     return plot.nearest_pairs(x, real[index], dist, shape, threshold=NEAR_COPY * spacing,
                               title=f"{dataset.spec}: {what}\nbeside the nearest training image; distance in "
                                     f"pixel units (red: a near-copy, below {NEAR_COPY * spacing:.2f})")
@@ -426,8 +423,7 @@ def _animate_images(args, run_dir, out):
     check_sample_memory(n, int(dataset.dim), sample_frames(sampler, every), n_name="--n ")
     _, per, _, traj = _fresh_images(args, r, dataset, n, per_label_max=100, trajectory_every=every)
     if per is not None:  # one column per label: row j holds every label's j-th sample
-        order = [label * per + j for j in range(per) for label in range(r.n_classes)]
-        traj = traj[:, order]
+        traj = traj[:, plot.label_columns(r.n_classes, per)]
     plot.write_denoising(traj, shape, out, columns=r.n_classes or min(10, n))
 
 

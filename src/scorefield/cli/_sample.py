@@ -169,7 +169,7 @@ def run(args) -> int:
 
     context_flags = ("sigma_max", "sigma_min")
     if args.run:
-        from ..train import load_run, sampler_context
+        from ..train import image_plan, load_run, sampler_context
 
         run_ = load_run(args.run)
         if args.label is not None:
@@ -261,18 +261,6 @@ def run(args) -> int:
     print(f"wrote {args.n} samples (D={context.dim}) from {source} with {sampler.name} to {out}: "
           f"{summary(result, sampler)}", file=sys.stdout)
     return 0
-
-
-IMAGE_CHUNK, IMAGE_CPU_BLOCK = 1024, 64
-
-
-def image_plan(chunk_size: int) -> tuple[int, int | None]:
-    """(chunk size, block size) for a run on image data: at most IMAGE_CHUNK particles per
-    compiled call and, on CPU, IMAGE_CPU_BLOCK stepped together (about 2 MB of activations
-    each for a 28 x 28 U-Net of 32 channels), so memory stays bounded for 784-D particles."""
-    import jax
-
-    return min(int(chunk_size), IMAGE_CHUNK), (IMAGE_CPU_BLOCK if jax.default_backend() == "cpu" else None)
 
 
 def _check_unsmoothed(sampler, target, spec: str) -> None:

@@ -400,7 +400,7 @@ def step9_images(ctx: Context, *, log=None):
     classifier, and the denoising of one batch as an animation."""
     from ..data import load, to_image_units
     from ..metrics import image_report
-    from ..train import load_run, preset, train
+    from ..train import load_run, preset, sample_by_label, train
 
     s = ctx.settings
     spec = "mnist-digits" if s.image_size == 28 else f"mnist-digits:size={s.image_size}"
@@ -418,15 +418,11 @@ def step9_images(ctx: Context, *, log=None):
     train_s = time.perf_counter() - t0
     run = load_run(run_dir)
     sampler, init = run.sampler()
-    from ..cli._sample import image_plan
-
-    chunk, block = image_plan(65536)
     per = s.image_per_label
     labels = list(range(run.n_classes)) or [None]
     k = ctx.step_key(9)
-    results = [S.sample(sampler, run.score_fn(label=lab, guidance=IMAGE_GUIDANCE if lab is not None else 1.0),
-                        jax.random.fold_in(k, i), n=per, dim=int(dataset.dim), init=init, chunk_size=chunk,
-                        block_size=block, trajectory_every=1) for i, lab in enumerate(labels)]
+    results = sample_by_label(run, sampler, [jax.random.fold_in(k, i) for i in range(len(labels))], labels=labels,
+                              n=per, init=init, guidance=IMAGE_GUIDANCE, trajectory_every=1)
     x = to_image_units(np.concatenate([r.samples for r in results]))
     shape = tuple(dataset.image_shape)
     acc = None
@@ -446,7 +442,7 @@ def step9_images(ctx: Context, *, log=None):
                "'scorefield train --preset images' trains the full recipe.")
     traj = to_image_units(np.concatenate([r.trajectory for r in results], axis=1))
     if run.n_classes:  # one column per label
-        traj = traj[:, [lab * per + j for j in range(min(per, 3)) for lab in range(run.n_classes)]]
+        traj = traj[:, plot.label_columns(run.n_classes, per, rows=3)]
     path = ctx.out / "09_denoising.gif"
     with atomic_path(path, keep_suffix=True) as tmp:
         plot.write_denoising(traj, shape, tmp, columns=max(1, run.n_classes) if run.n_classes else min(per, 10),

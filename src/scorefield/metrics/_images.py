@@ -55,6 +55,14 @@ def _nearest(a: np.ndarray, b: np.ndarray, *, exclude_self: bool = False, block:
     return nearest_neighbours(a, b, exclude_self=exclude_self, block=block)[1]
 
 
+def data_spacing(real: np.ndarray, rng: np.random.Generator, max_reference: int = 2500) -> float:
+    """The data's own spacing: the median distance of a real image (at most `max_reference`
+    of them, a permutation drawn from `rng`) to its nearest other one. A sample closer than
+    NEAR_COPY times this to a training image counts as a near-copy."""
+    ref = real[rng.permutation(len(real))[:max_reference]]
+    return float(np.median(_nearest(ref, ref, exclude_self=True)))
+
+
 def image_report(samples: np.ndarray, dataset, *, label: int | None = None, seed: int = 0,
                  max_reference: int = 2500) -> dict:
     """Image metrics of `samples` (N, C*H*W) in [0, 1] against the image `dataset`.
@@ -78,9 +86,8 @@ def image_report(samples: np.ndarray, dataset, *, label: int | None = None, seed
     rng = np.random.default_rng(seed)
     out: dict = {"n_samples": int(len(x))}
     # memorisation: distance to the nearest training image, against the data's own spacing
-    ref = real[rng.permutation(len(real))[:max_reference]]
+    spacing = data_spacing(real, rng, max_reference)
     nn = _nearest(x, real)
-    spacing = float(np.median(_nearest(ref, ref, exclude_self=True)))
     out.update(nn_distance_median=float(np.median(nn)), nn_distance_floor=spacing,
                memorised_fraction=float(np.mean(nn < NEAR_COPY * spacing)), near_copy_threshold=NEAR_COPY * spacing)
     try:

@@ -15,7 +15,7 @@ from ._density import density_and_score
 from ._density_map import density_map_figure
 from ._field import default_levels, vector_field_grid
 from ._grid import image_extent
-from ._images import denoising_frames, image_grid, nearest_pairs, write_denoising
+from ._images import denoising_frames, image_grid, label_columns, nearest_pairs, write_denoising
 from ._hist import data_vs_samples, density_vs_samples, image_vs_samples, upright_histogram
 from ._loss import loss_curve, read_metrics
 from ._pairs import pair_plot, principal_axes
@@ -26,6 +26,7 @@ from ._view import data_view, square_box
 __all__ = [
     "image_grid",
     "denoising_frames",
+    "label_columns",
     "nearest_pairs",
     "write_denoising",
     "animate_particles",

@@ -63,6 +63,13 @@ def _tile(images: np.ndarray, columns: int, pad: int = 1, fill: float = 0.5) -> 
     return canvas
 
 
+def label_columns(n_classes: int, per: int, rows: int | None = None) -> list[int]:
+    """Indices that reorder label-major samples (`per` of each of `n_classes` labels) so that
+    a grid of `n_classes` columns has one label per column: row j holds every label's j-th
+    sample; the first `rows` rows (default all `per`)."""
+    return [label * per + j for j in range(per if rows is None else min(per, rows)) for label in range(n_classes)]
+
+
 def denoising_frames(trajectory, shape: tuple[int, int, int], *, columns: int = 8, scale: int | None = None,
                      max_frames: int = 60) -> list[np.ndarray]:
     """RGB frames (uint8, (height, width, 3)) of a batch of images being denoised: each
