@@ -7,9 +7,9 @@ accuracy and memorisation fraction against training seconds.
 Trains one class-conditional run on `mnist-digits[:size=S]` with the given preset, and at
 `--evals` points along training (the checkpoints it writes) draws `--per-label` samples of
 every label with classifier-free guidance and the preset's image sampler, then prints one
-line per point: training seconds, steps, Frechet distance and its floor, the fraction of
+line per point: training seconds (wall, and CPU: user + system of all threads), steps, Frechet distance and its floor, the fraction of
 conditional samples the shipped classifier reads as the label asked for, and the fraction
-of near-copies of training digits. The figures go to BENCHMARKS.md by hand, with the load
+of near-copies of training digits, and the load average then. The figures go to BENCHMARKS.md by hand, with the load
 of the machine (timings under load are not idle figures).
 """
 
@@ -43,6 +43,12 @@ def conditional_samples(run, per_label: int, guidance: float, sampler_name: str,
             np.concatenate([np.full(per_label, label) for label in labels]))
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=28)
@@ -66,13 +72,14 @@ def main():
     data = load(spec)
     print(f"# {spec}, preset {a.preset}, {cfg.steps} steps, batch {cfg.batch_size}, net_options {cfg.net_options}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    print("train_s  step  frechet  floor  label_acc  memorised  sample_s", flush=True)
+    print("train_s  train_cpu_s  step  frechet  floor  label_acc  memorised  sample_s  load", flush=True)
     points = [cfg.steps * (i + 1) // a.evals for i in range(a.evals)]
-    t_train = 0.0
+    t_train = c_train = 0.0
     for i, step in enumerate(points):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_s()
         train(cfg.replace(steps=step), out, resume=i > 0, dataset=data, progress=False)
         t_train += time.perf_counter() - t
+        c_train += _cpu_s() - c
         run = load_run(out)
         t = time.perf_counter()
         x, y = conditional_samples(run, a.per_label, a.guidance, a.sampler, a.nfe, seed=i)
@@ -82,8 +89,8 @@ def main():
         for label in range(run.n_classes):
             acc.append(image_report(x[y == label], data, label=label)["label_accuracy"])
         np.save(out / f"samples_{step}.npy", x)
-        print(f"{t_train:7.0f} {step:5d} {r['frechet']:8.3f} {r['frechet_floor']:6.3f} {np.mean(acc):9.3f} "
-              f"{r['memorised_fraction']:9.3f} {t_s:8.0f}", flush=True)
+        print(f"{t_train:7.0f} {c_train:12.0f} {step:5d} {r['frechet']:8.3f} {r['frechet_floor']:6.3f} {np.mean(acc):9.3f} "
+              f"{r['memorised_fraction']:9.3f} {t_s:9.0f} {os.getloadavg()[0]:5.1f}", flush=True)
 
 
 if __name__ == "__main__":

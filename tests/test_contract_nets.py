@@ -22,11 +22,11 @@ CASES = {
     "grid": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
     "reference": dict(n_features=8, width=16, depth=2),
     "energy": dict(grid_resolutions=[4, 8], grid_features=2, width=16, depth=2),
-    "unet": dict(channels=8, downsamples=1, attention=True),
+    "unet": dict(channels=8, downsamples=1, attention=True, patch=2),  # as the images preset, 2x2 blocks folded
     "resmlp": dict(width=16, depth=2, sigma_features=4),
 }
 # networks for image data in pixel space get a tiny image instead of 2-D points
-IMAGE_SHAPES = {"unet": (1, 4, 4)}
+IMAGE_SHAPES = {"unet": (1, 8, 8)}  # folded by patch 2 to 4 channels of 4x4
 DIM = 2
 SIGMAS = geometric(2.0, 0.05, 6)
 

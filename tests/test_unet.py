@@ -206,3 +206,49 @@ def test_one_compilation_serves_every_label_and_guidance_weight():
     assert not np.allclose(a, b) and not np.allclose(b, c)  # the label and weight reach the network
     u, want = eqx.filter_jit(lambda n, x: (n(x, jnp.asarray(0.3)), n(x, jnp.asarray(0.3), jnp.asarray(2))))(model.net, x)
     np.testing.assert_allclose(c, np.asarray(x + 0.01 * (u + 3.0 * (want - u))), rtol=1e-5, atol=1e-6)
+
+
+def test_space_to_depth_folds_each_block_into_channels_and_depth_to_space_undoes_it():
+    from scorefield.nets._unet import depth_to_space, space_to_depth
+
+    h = jnp.arange(2 * 4 * 6, dtype=jnp.float32).reshape(2, 4, 6)
+    s = np.asarray(space_to_depth(h, 2))
+    assert s.shape == (8, 2, 3)
+    # channel c*4 + a*2 + b at (i, j) is pixel (2i + a, 2j + b) of channel c
+    for c in range(2):
+        for a in range(2):
+            for b in range(2):
+                np.testing.assert_array_equal(s[c * 4 + a * 2 + b], np.asarray(h)[c, a::2, b::2])
+    np.testing.assert_array_equal(np.asarray(depth_to_space(jnp.asarray(s), 2)), np.asarray(h))
+    np.testing.assert_array_equal(np.asarray(depth_to_space(space_to_depth(h, 1), 1)), np.asarray(h))
+
+
+def test_patch_2_is_the_patch_1_unet_on_the_folded_image_and_bad_patches_are_refused():
+    from scorefield.nets._unet import depth_to_space, space_to_depth
+
+    key = jax.random.PRNGKey(6)
+    kw = dict(channels=4, downsamples=0, n_classes=3, key=key)
+    folded = UNet((1, 4, 4), patch=2, **kw)  # 4x4 pixels -> 4 channels of 2x2
+    plain = UNet((4, 2, 2), patch=1, **kw)  # the same layers, on a 4-channel 2x2 image
+    assert folded.conv_in.weight.shape == plain.conv_in.weight.shape == (4, 4, 3, 3)
+    assert folded.conv_out.weight.shape == (4, 4, 3, 3)
+    for a, b in zip(jax.tree_util.tree_leaves(folded), jax.tree_util.tree_leaves(plain)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    x = jax.random.uniform(jax.random.PRNGKey(7), (16,))
+    fold = lambda v: space_to_depth(v.reshape(1, 4, 4), 2).reshape(-1)
+    unfold = lambda v: depth_to_space(v.reshape(4, 2, 2), 2).reshape(-1)
+    got, want = eqx.filter_jit(lambda f, p, x, s: (f(x, s, 1), unfold(p(fold(x), s, 1))))(folded, plain, x,
+                                                                                        jnp.asarray(0.3))
+    assert got.shape == (16,) and got.dtype == jnp.float32
+    # every pixel gets its own score, the one the folded network gives its channel
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+    assert UNet((1, 4, 4), channels=4, downsamples=0, key=key).patch == 1  # the default: no folding
+    from scorefield._errors import ConfigError
+    from scorefield.nets import NETS
+
+    assert NETS.resolve("unet", {"channels": 4})["patch"] == 1  # a config without patch (older runs)
+    with pytest.raises(ConfigError, match="patch=4 must be a positive integer dividing the image's height 6") as e:
+        UNet((1, 6, 6), channels=4, downsamples=0, patch=4, key=key)
+    assert str(e.value).count(".") == 0 and "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="patch=0"):
+        NETS.resolve("unet", {"patch": 0})

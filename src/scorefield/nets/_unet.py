@@ -22,6 +22,21 @@ def _groups(c: int) -> int:
 
 
 
+def space_to_depth(h: Float[Array, "c h w"], p: int) -> Float[Array, "cpp hp wp"]:
+    """(C, H, W) -> (C*p*p, H/p, W/p): each p x p block of pixels becomes p*p channels
+    (channel c*p*p + a*p + b holds pixel (p*i + a, p*j + b) of channel c). Lossless; undone by
+    `depth_to_space`. H and W must be multiples of p."""
+    c, hh, ww = h.shape
+    return h.reshape(c, hh // p, p, ww // p, p).transpose(0, 2, 4, 1, 3).reshape(c * p * p, hh // p, ww // p)
+
+
+def depth_to_space(h: Float[Array, "cpp hp wp"], p: int) -> Float[Array, "c h w"]:
+    """The inverse of `space_to_depth`: (C*p*p, H/p, W/p) -> (C, H, W)."""
+    cpp, hp, wp = h.shape
+    c = cpp // (p * p)
+    return h.reshape(c, p, p, hp, wp).transpose(0, 3, 1, 4, 2).reshape(c, hp * p, wp * p)
+
+
 def _conv(conv: eqx.nn.Conv2d, h: Float[Array, "c h w"]) -> Float[Array, "o hh ww"]:
     """`conv` applied to one (C, H, W) map as a matrix product of its weights with the
     map's patches (the same result as ``conv(h)`` up to rounding).
@@ -196,6 +211,7 @@ class UNet(ScoreNet):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
     n_classes: int = eqx.field(static=True)
     data_std: float = eqx.field(static=True)
+    patch: int = eqx.field(static=True, default=1)
 
     frozen = ("freqs", "centre")
     conditional = True  # takes a label: net(x, sigma, label)
@@ -206,10 +222,13 @@ class UNet(ScoreNet):
         Option("blocks", int, 1, "residual blocks per resolution", low=1, high=8),
         Option("attention", bool, False, "self-attention at the lowest resolution"),
         Option("data_std", float, 0.5, "std of the data per pixel assumed by the input scaling", low=0, low_open=True),
+        Option("patch", int, 1, "side p of the pixel blocks folded into channels: the U-Net runs at (H/p, W/p) "
+               "on C*p*p channels (lossless; p must divide H and W; 1: full resolution)", low=1, high=16),
     )
 
     @classmethod
-    def from_options(cls, context: NetContext, *, channels, downsamples, blocks, attention, data_std) -> "UNet":
+    def from_options(cls, context: NetContext, *, channels, downsamples, blocks, attention, data_std,
+                     patch=1) -> "UNet":
         shape = getattr(context, "image_shape", None)
         if shape is None:
             side = math.isqrt(context.dim)
@@ -218,22 +237,30 @@ class UNet(ScoreNet):
                                   f"image-folder:...); this data has dimension {context.dim} and no image shape")
             shape = (1, side, side)
         return cls(tuple(shape), channels=channels, downsamples=downsamples, blocks=blocks, attention=attention,
-                   n_classes=int(getattr(context, "n_classes", 0) or 0), data_std=data_std,
+                   n_classes=int(getattr(context, "n_classes", 0) or 0), data_std=data_std, patch=patch,
                    centre=context.centre, key=context.key)
 
     def __init__(self, image_shape, *, channels: int = 32, downsamples: int = 2, blocks: int = 1,
-                 attention: bool = False, n_classes: int = 0, data_std: float = 0.5,
+                 attention: bool = False, n_classes: int = 0, data_std: float = 0.5, patch: int = 1,
                  centre: Float[Array, " d"] | None = None, sigma_features: int = 16, key: PRNGKeyArray):
         """Arguments:
             image_shape: (C, H, W) of one image; the input is its row-major flattening.
             channels, downsamples, blocks, attention: width and depth (see `options`).
             n_classes: labels to condition on (0: unconditional).
             data_std: the per-pixel data scale of the input scaling (intensity units).
+            patch: p: every p x p block of pixels is folded into channels before the first
+                convolution and unfolded after the last (`space_to_depth`), so that the U-Net
+                runs at (H/p, W/p) on C*p*p channels; p must divide H and W.
             centre: (C*H*W,) subtracted first (default 0.5, mid-grey).
             key: split so that every part has its own randomness.
         """
         c, h, w = (int(s) for s in image_shape)
+        p = int(patch)
+        if p < 1 or h % p or w % p:
+            raise ConfigError(f"net \"unet\" option patch={patch!r} must be a positive integer dividing the image's "
+                              f"height {h} and width {w} (1: no folding of pixel blocks into channels)")
         self.image_shape = (c, h, w)
+        self.patch = p
         self.n_classes = int(n_classes)
         self.data_std = float(data_std)
         self.freqs = sigma_frequencies(sigma_features)
@@ -242,7 +269,7 @@ class UNet(ScoreNet):
         # each layer initialised eagerly by Equinox is its own compilation of the random
         # generator (about 30 s for the default U-Net on a loaded 2-core CPU)
         shapes = eqx.filter_eval_shape(
-            lambda k: _layers(c, channels, downsamples, blocks, attention, n_classes, sigma_features, k), key)
+            lambda k: _layers(c * p * p, channels, downsamples, blocks, attention, n_classes, sigma_features, k), key)
         layers = _initialise(shapes, key)
         self.conv_in, self.sigma_mlp, self.label_emb = layers["conv_in"], layers["sigma_mlp"], layers["label_emb"]
         self.down, self.mid, self.up = layers["down"], layers["mid"], layers["up"]
@@ -266,7 +293,10 @@ class UNet(ScoreNet):
         u = x - self.centre
         scale = jax.lax.rsqrt(sigma**2 + self.data_std**2)
         e = self.embedding(sigma, label)
-        h = _conv(self.conv_in, (u * scale).reshape(self.image_shape))
+        h = (u * scale).reshape(self.image_shape)
+        if self.patch > 1:
+            h = space_to_depth(h, self.patch)
+        h = _conv(self.conv_in, h)
         skips = []
         for blocks, sampler in self.down:
             for b in blocks:
@@ -286,7 +316,10 @@ class UNet(ScoreNet):
                 h = b(h, e)
             if sampler is not None:
                 h = _conv(sampler, jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
-        z = _conv(self.conv_out, jax.nn.silu(self.norm_out(h))).reshape(-1)
+        z = _conv(self.conv_out, jax.nn.silu(self.norm_out(h)))
+        if self.patch > 1:
+            z = depth_to_space(z, self.patch)
+        z = z.reshape(-1)
         z = z + sigma * scale**2 * u  # the exact noise for Gaussian data N(centre, data_std^2 I)
         return -z / sigma
 
