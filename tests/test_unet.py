@@ -243,6 +243,10 @@ def test_patch_2_is_the_patch_1_unet_on_the_folded_image_and_bad_patches_are_ref
     # every pixel gets its own score, the one the folded network gives its channel
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
     assert UNet((1, 4, 4), channels=4, downsamples=0, key=key).patch == 1  # the default: no folding
+    from scorefield.nets._unet import auto_patch
+
+    assert [auto_patch(s) for s in [(1, 28, 28), (3, 32, 30), (1, 14, 14), (1, 7, 7), (1, 28, 27)]] == [2, 2, 1, 1, 1]
+    assert UNet((1, 4, 4), channels=4, downsamples=0, patch="auto", key=key).patch == 1
     from scorefield._errors import ConfigError
     from scorefield.nets import NETS
 

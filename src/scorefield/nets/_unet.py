@@ -37,6 +37,14 @@ def depth_to_space(h: Float[Array, "cpp hp wp"], p: int) -> Float[Array, "c h w"
     return h.reshape(c, p, p, hp, wp).transpose(0, 3, 1, 4, 2).reshape(c, hp * p, wp * p)
 
 
+def auto_patch(image_shape: tuple[int, int, int]) -> int:
+    """The U-Net's `patch = "auto"`: 2 where height and width are even and at least 28
+    pixels (28x28 MNIST: the U-Net then runs at 14x14 on 4 channels, about a third of the
+    CPU time per training step at the same quality; BENCHMARKS.md section 8), else 1."""
+    _, h, w = image_shape
+    return 2 if h % 2 == 0 and w % 2 == 0 and min(h, w) >= 28 else 1
+
+
 def _conv(conv: eqx.nn.Conv2d, h: Float[Array, "c h w"]) -> Float[Array, "o hh ww"]:
     """`conv` applied to one (C, H, W) map as a matrix product of its weights with the
     map's patches (the same result as ``conv(h)`` up to rounding).
@@ -223,7 +231,8 @@ class UNet(ScoreNet):
         Option("attention", bool, False, "self-attention at the lowest resolution"),
         Option("data_std", float, 0.5, "std of the data per pixel assumed by the input scaling", low=0, low_open=True),
         Option("patch", int, 1, "side p of the pixel blocks folded into channels: the U-Net runs at (H/p, W/p) "
-               "on C*p*p channels (lossless; p must divide H and W; 1: full resolution)", low=1, high=16),
+               "on C*p*p channels (lossless; p must divide H and W; 1: full resolution; \"auto\": 2 for even "
+               "sides of at least 28 pixels, else 1)", low=1, high=16, special=("auto",)),
     )
 
     @classmethod
@@ -241,7 +250,7 @@ class UNet(ScoreNet):
                    centre=context.centre, key=context.key)
 
     def __init__(self, image_shape, *, channels: int = 32, downsamples: int = 2, blocks: int = 1,
-                 attention: bool = False, n_classes: int = 0, data_std: float = 0.5, patch: int = 1,
+                 attention: bool = False, n_classes: int = 0, data_std: float = 0.5, patch: int | str = 1,
                  centre: Float[Array, " d"] | None = None, sigma_features: int = 16, key: PRNGKeyArray):
         """Arguments:
             image_shape: (C, H, W) of one image; the input is its row-major flattening.
@@ -250,13 +259,14 @@ class UNet(ScoreNet):
             data_std: the per-pixel data scale of the input scaling (intensity units).
             patch: p: every p x p block of pixels is folded into channels before the first
                 convolution and unfolded after the last (`space_to_depth`), so that the U-Net
-                runs at (H/p, W/p) on C*p*p channels; p must divide H and W.
+                runs at (H/p, W/p) on C*p*p channels; p must divide H and W. "auto":
+                `auto_patch` of the image shape.
             centre: (C*H*W,) subtracted first (default 0.5, mid-grey).
             key: split so that every part has its own randomness.
         """
         c, h, w = (int(s) for s in image_shape)
-        p = int(patch)
-        if p < 1 or h % p or w % p:
+        p = auto_patch((c, h, w)) if patch == "auto" else patch
+        if isinstance(p, bool) or not isinstance(p, int) or p < 1 or h % p or w % p:
             raise ConfigError(f"net \"unet\" option patch={patch!r} must be a positive integer dividing the image's "
                               f"height {h} and width {w} (1: no folding of pixel blocks into channels)")
         self.image_shape = (c, h, w)

@@ -321,11 +321,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
     # class-conditional where the data have labels (10% of labels dropped for guidance),
     # one log-uniform sigma per sample, and a few-step sampler (Heun, 30 evaluations).
-    # Sized for 2 CPU cores; see BENCHMARKS.md for what it reaches in how many seconds.
+    # Chosen by measurement on 2 CPU cores (BENCHMARKS.md section 8): on 28x28 digits the
+    # U-Net folds 2x2 pixel blocks into channels (patch "auto") and runs at 14x14, about
+    # 1 CPU s per step; 700 steps.
     "images": dict(
         net="auto", objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
-        net_options={"channels": 32, "downsamples": 2},
-        batch_size=64, steps=3000, lr=2e-3, lr_schedule="cosine", warmup_steps=100,
+        net_options={"channels": 32, "downsamples": 2, "patch": "auto"},
+        batch_size=64, steps=700, lr=2e-3, lr_schedule="cosine", warmup_steps=100,
         grad_clip=1.0, ema_decay=0.999, label_dropout=0.1, steps_per_call=50, log_every=50, checkpoint_every=500,
         sampler={"name": "heun", "nfe": 30},
     ),
