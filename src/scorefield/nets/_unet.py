@@ -39,8 +39,8 @@ def depth_to_space(h: Float[Array, "cpp hp wp"], p: int) -> Float[Array, "c h w"
 
 def auto_patch(image_shape: tuple[int, int, int]) -> int:
     """The U-Net's `patch = "auto"`: 2 where height and width are even and at least 28
-    pixels (28x28 MNIST: the U-Net then runs at 14x14 on 4 channels, about a third of the
-    CPU time per training step at the same quality; BENCHMARKS.md section 8), else 1."""
+    pixels (28x28 MNIST: the U-Net then runs at 14x14 on 4 channels, at about 0.3x the CPU
+    time per training step; BENCHMARKS.md section 8), else 1."""
     _, h, w = image_shape
     return 2 if h % 2 == 0 and w % 2 == 0 and min(h, w) >= 28 else 1
 
@@ -204,6 +204,8 @@ class UNet(ScoreNet):
     self-attention at the lowest resolution, and log sigma embedded by sin/cos features and
     an MLP, added to every block. With `n_classes` > 0 a label embedding (n_classes + 1
     rows; the last is "no label") is added to the noise embedding: ``net(x, sigma, label)``.
+    With `patch` = p > 1 every p x p pixel block is folded into channels first (and the
+    output unfolded), so the U-Net runs at (H/p, W/p) on C*p*p channels.
     """
 
     conv_in: eqx.nn.Conv2d
