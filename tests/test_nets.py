@@ -175,3 +175,59 @@ def test_grid_initialisation_is_the_normal_draw_of_each_grid_shape():
     kg, _ = jax.random.split(key)
     for g, k, r in zip(net.grids, jax.random.split(kg, 2), (8, 16)):
         assert np.array_equal(np.asarray(g), np.asarray(1e-2 * jax.random.normal(k, (r, r, 3))))
+
+
+def test_pixel_edge_features_follow_the_nearest_edge_and_are_smooth_at_pixel_centres():
+    from scorefield.nets._grid import pixel_edge_features
+
+    from math import erf
+
+    cell, sig = 1.0 / 28, 0.002
+    feats = lambda x, s=sig: jnp.stack(pixel_edge_features(x, jnp.asarray(s), cell))  # noqa: E731
+    # on an edge (a whole multiple of the cell): the Gaussian is 1, the erf 0, per coordinate
+    on = feats(jnp.array([5 * cell, 11 * cell]))
+    np.testing.assert_allclose(np.asarray(on), [[1.0, 1.0], [0.0, 0.0]], atol=1e-4)  # float32 edges
+    # one sigma past an edge in x, one sigma before one in y: the closed forms
+    x = jnp.array([7 * cell + sig, 9 * cell - sig])
+    env = np.cos(np.pi * sig / cell) ** 2
+    want = [[env * np.exp(-0.5)] * 2, [env * erf(1 / np.sqrt(2)), -env * erf(1 / np.sqrt(2))]]
+    np.testing.assert_allclose(np.asarray(feats(x)), want, rtol=1e-4)  # float32 offsets
+    # at a pixel centre the nearest edge changes sides: value and slope still continuous
+    centre = (3.5 * cell, 20.5 * cell)
+    eps = 1e-7
+    for s in (sig, cell, 10 * cell):
+        left, right = (jnp.array([centre[0] + h, centre[1]]) for h in (-eps, eps))
+        np.testing.assert_allclose(np.asarray(feats(left, s)), np.asarray(feats(right, s)), atol=1e-4)
+        jl, jr = (np.asarray(jax.jacfwd(lambda y: feats(y, s))(p)) * cell for p in (left, right))
+        np.testing.assert_allclose(jl, jr, atol=1e-3)
+    # far above a pixel the features no longer depend on sigma (the offset in sigmas -> 0)
+    far = jnp.array([0.3, 0.62])
+    np.testing.assert_allclose(np.asarray(feats(far, 100.0)), np.asarray(feats(far, 1000.0)), atol=1e-3)
+
+
+def test_grid_net_pixel_edges_only_on_an_image_density():
+    from scorefield.data import load
+    from scorefield.train import preset, resolve
+    from scorefield.train._build import build_model
+
+    five = resolve(preset("fast", data="mnist", pixel_edges=True), load("mnist"))
+    assert five.pixel_cell == pytest.approx(1 / 28)
+    net = build_model(five, key=jax.random.PRNGKey(0))
+    n_plain = len(five.grid_resolutions) * five.grid_features + 2
+    assert net.pixel_cell == pytest.approx(1 / 28) and net.trunk.inp.in_features == n_plain + 4
+    # the features reach the score: without their input weights it changes near an edge
+    cut = eqx.tree_at(lambda n: n.trunk.inp.weight, net, net.trunk.inp.weight.at[:, n_plain:].set(0.0))
+    x = jnp.array([7 / 28 + 1e-3, 0.5])
+    assert not np.allclose(np.asarray(net(x, 2e-3)), np.asarray(cut(x, 2e-3)))
+    moons = resolve(preset("fast", data="toy:two-moons", pixel_edges=True), load("toy:two-moons"))
+    assert moons.pixel_cell is None
+    assert build_model(moons, key=jax.random.PRNGKey(0)).trunk.inp.in_features == n_plain
+    # without the option nothing changes: the same network, bit for bit
+    off = resolve(preset("fast", data="mnist"), load("mnist"))
+    assert off.pixel_cell is None
+    a, b = build_model(off, key=jax.random.PRNGKey(3)), GridNet(
+        2, resolutions=tuple(off.grid_resolutions), n_grid_features=off.grid_features, width=off.width,
+        depth=off.depth, centre=jnp.asarray(off.centre, jnp.float32), half_width=off.half_width,
+        key=jax.random.PRNGKey(3))
+    x = jnp.array([0.4, 0.5])
+    assert np.array_equal(np.asarray(a(x, 0.01)), np.asarray(b(x, 0.01)))

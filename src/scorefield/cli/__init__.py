@@ -175,4 +175,7 @@ def _one_line(e: BaseException) -> str:
 def entry() -> None:  # pragma: no cover - console script
     global _IGNORE_AFTER_INTERRUPT
     _IGNORE_AFTER_INTERRUPT = True
+    from ._cache import configure
+
+    configure()  # the persistent XLA cache (cli/_cache.py), before JAX is imported
     sys.exit(main())

@@ -29,6 +29,8 @@ class NetContext:
         image_shape: (C, H, W) for image data in pixel space (D = C*H*W), else None.
         n_classes: labels the network is conditioned on (0: unconditional).
         sigma_data: the data's RMS deviation from `centre` per coordinate, or None.
+        pixel_cell: the side of a pixel cell (data units) where the data are a piecewise-
+            constant image density with cell edges at its whole multiples, else None.
     """
 
     dim: int
@@ -39,6 +41,7 @@ class NetContext:
     image_shape: tuple[int, ...] | None = None
     n_classes: int = 0
     sigma_data: float | None = None
+    pixel_cell: float | None = None
 
 
 class ScoreNet(eqx.Module):

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
@@ -23,6 +25,16 @@ class GridNet(ScoreNet):
     MLP maps them to the score, divided by sigma as in NCSNv2. Fine grids hold pixel-scale
     detail at a cost per point independent of the resolution, which makes it far cheaper
     than a wide MLP on random features for images.
+
+    With `pixel_cell` (the side of a pixel cell of a piecewise-constant image density, whose
+    cell edges lie at whole multiples of it) the MLP also sees, per coordinate, where the
+    point is relative to the nearest pixel edge in units of sigma: with c the offset from
+    that edge in cells (|c| <= 1/2) and d = c cell / sigma, the features
+    ``cos(pi c)^2 exp(-d^2/2)`` and ``cos(pi c)^2 erf(d / sqrt 2)``: the shapes of the
+    smoothed density's score and value across one edge, which a multilinear grid cannot
+    form once sigma is below its grid step. The envelope cos(pi c)^2 vanishes with its slope
+    at the pixel centres, where the nearest edge changes sides, so the features (and the
+    score) stay continuously differentiable. At sigma well above a pixel they are constant.
     """
 
     grids: tuple[Float[Array, "..."], ...]
@@ -30,6 +42,7 @@ class GridNet(ScoreNet):
     centre: Float[Array, " d"]
     half_width: Float[Array, ""]
     trunk: FilmMLP
+    pixel_cell: float | None = eqx.field(static=True, default=None)
 
     frozen = ("freqs", "centre", "half_width")
     name = "grid"
@@ -38,14 +51,19 @@ class GridNet(ScoreNet):
         Option("grid_features", int, 4, "features stored at each grid point", low=1),
         Option("width", int, 128, "hidden width of the MLP", low=1),
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
+        Option("pixel_edges", bool, False, "on a piecewise-constant image density: features of the distance to the "
+               "nearest pixel edge in units of sigma (no effect on other data)"),
     )
 
     @classmethod
-    def from_options(cls, context: NetContext, *, grid_resolutions, grid_features, width, depth) -> "GridNet":
+    def from_options(cls, context: NetContext, *, grid_resolutions, grid_features, width, depth,
+                     pixel_edges=False) -> "GridNet":
         if context.half_width is None:
             raise ConfigError("net=\"grid\" needs half_width, the half side of the cube its grids cover")
+        cell = context.pixel_cell if pixel_edges else None
         return cls(context.dim, resolutions=tuple(grid_resolutions), n_grid_features=grid_features, width=width,
-                   depth=depth, centre=context.centre, half_width=float(context.half_width), key=context.key)
+                   depth=depth, centre=context.centre, half_width=float(context.half_width), pixel_cell=cell,
+                   key=context.key)
 
     def __init__(
         self,
@@ -58,6 +76,7 @@ class GridNet(ScoreNet):
         sigma_features: int = 16,
         centre: Float[Array, " d"] | None = None,
         half_width: float = 1.0,
+        pixel_cell: float | None = None,
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -67,8 +86,13 @@ class GridNet(ScoreNet):
             width, depth: hidden width and number of hidden layers of the MLP.
             sigma_features: number of sin/cos frequencies of log sigma.
             centre, half_width: the cube the grids cover, in data units.
+            pixel_cell: the side of a pixel cell (data units) of a piecewise-constant image
+                density with cell edges at its whole multiples, for the pixel-edge features
+                (2 D more inputs of the MLP); None: no such features.
             key: split so that every part has its own randomness.
         """
+        if pixel_cell is not None and not (math.isfinite(pixel_cell) and pixel_cell > 0):
+            raise ConfigError(f"pixel_cell={pixel_cell!r} must be a positive number (a pixel's side in data units)")
         kg, kt = jax.random.split(key)
         self.grids = tuple(
             1e-2 * normal_init(k, (r,) * dim + (n_grid_features,))
@@ -77,13 +101,34 @@ class GridNet(ScoreNet):
         self.freqs = sigma_frequencies(sigma_features)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
-        self.trunk = FilmMLP(len(resolutions) * n_grid_features + dim, dim, 2 * sigma_features, width, depth, key=kt)
+        self.pixel_cell = None if pixel_cell is None else float(pixel_cell)
+        n_in = len(resolutions) * n_grid_features + dim + (2 * dim if pixel_cell is not None else 0)
+        self.trunk = FilmMLP(n_in, dim, 2 * sigma_features, width, depth, key=kt)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         u = (x - self.centre) / self.half_width  # the cube is [-1, 1]^D
         t = jnp.clip(0.5 * (u + 1.0), 0.0, 1.0)
-        feats = [_interpolate(g, t) for g in self.grids]
-        return self.trunk(jnp.concatenate(feats + [u]), jnp.log(sigma) * self.freqs) / sigma
+        feats = [_interpolate(g, t) for g in self.grids] + [u]
+        if self.pixel_cell is not None:
+            feats += pixel_edge_features(x, sigma, self.pixel_cell)
+        return self.trunk(jnp.concatenate(feats), jnp.log(sigma) * self.freqs) / sigma
+
+
+def pixel_edge_features(x: Float[Array, " d"], sigma: Float[ArrayLike, ""], cell: float) -> list[Float[Array, " d"]]:
+    """Per coordinate, the envelope-weighted Gaussian and erf of d = (offset from the nearest
+    pixel edge) / sigma, for cell edges at whole multiples of `cell` (see :class:`GridNet`).
+
+    Arguments:
+        x: (D,) a point (data units); sigma: the noise level (data units); cell: a pixel's side.
+    Returns:
+        [g, e], each (D,): cos(pi c)^2 exp(-d^2 / 2) and cos(pi c)^2 erf(d / sqrt 2), with c
+        the offset from the nearest edge in cells (|c| <= 1/2) and d = c cell / sigma.
+    """
+    q = x / cell
+    c = q - jnp.round(q)
+    d = c * (cell / sigma)
+    envelope = jnp.cos(jnp.pi * c) ** 2  # zero, with zero slope, at the pixel centres
+    return [envelope * jnp.exp(-0.5 * d * d), envelope * jax.scipy.special.erf(d * (1.0 / math.sqrt(2.0)))]
 
 
 def _interpolate(grid: Float[Array, "..."], t: Float[Array, " d"]) -> Float[Array, " f"]:

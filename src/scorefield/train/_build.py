@@ -56,6 +56,8 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     if config.sigma_data == "auto":
         centre = np.asarray(changes.get("centre", config.centre))
         changes["sigma_data"] = float(np.sqrt(np.mean((x - centre) ** 2)))
+    if config.pixel_edges and config.pixel_cell is None:
+        changes["pixel_cell"] = _pixel_cell(dataset)
     image_shape = getattr(dataset, "image_shape", None)
     changes.update(_noise_range(config, dataset, x))
     if config.net == "auto":
@@ -92,6 +94,17 @@ def _aligned_cube(centre: list, half_width: float, config: TrainConfig, dataset)
     h = 1.0 / (m * k)
     half = 0.5 * steps * h
     return {"centre": [float(np.round((c - half) / h) * h + half) for c in centre], "half_width": float(half)}
+
+
+def _pixel_cell(dataset) -> float | None:
+    """`pixel_edges`: the side of a pixel cell of a cell-uniform image density (its cell
+    edges at whole multiples of it, `ImageDensity.origin` being 0); None for other data."""
+    from ..targets import ImageDensity
+
+    target = getattr(dataset, "target", None)
+    if not isinstance(target, ImageDensity) or target.centres or tuple(target.origin) != (0.0, 0.0):
+        return None
+    return float(target.cell)
 
 
 def auto_net(dim: int, image_shape=None) -> str:
@@ -153,7 +166,8 @@ def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
                          sigmas=sigmas(config), key=key,
                          image_shape=None if config.image_shape is None else tuple(config.image_shape),
                          n_classes=int(config.n_classes or 0),
-                         sigma_data=None if config.sigma_data == "auto" else float(config.sigma_data))
+                         sigma_data=None if config.sigma_data == "auto" else float(config.sigma_data),
+                         pixel_cell=None if config.pixel_cell is None else float(config.pixel_cell))
     return NETS.get(config.net).from_options(context, **component_options(config, "net"))
 
 

@@ -89,6 +89,11 @@ class TrainConfig:
     grid_align: bool = False
     grid_resolutions: list = field(default_factory=lambda: [8, 16, 32, 64])
     grid_features: int = 4
+    # grid net on a piecewise-constant image density: features of the distance to the
+    # nearest pixel edge in units of sigma (nets.GridNet); pixel_cell, the side of a pixel in
+    # data units, is filled by train.resolve for such data (None elsewhere: no features)
+    pixel_edges: bool = False
+    pixel_cell: Any = None
     # noise and objective
     objective: str = "dsm"
     levels: str = "continuous"
@@ -181,7 +186,12 @@ class TrainConfig:
         if not (isinstance(self.second_order_fraction, (int, float)) and not isinstance(self.second_order_fraction, bool)
                 and 0 < self.second_order_fraction <= 1):
             raise ConfigError(f"{source}: second_order_fraction={self.second_order_fraction!r} must be in (0, 1]")
-        for k in ("grid_align", "antithetic"):
+        if self.pixel_cell is not None and not (isinstance(self.pixel_cell, (int, float))
+                                                and not isinstance(self.pixel_cell, bool)
+                                                and math.isfinite(self.pixel_cell) and self.pixel_cell > 0):
+            raise ConfigError(f"{source}: pixel_cell={self.pixel_cell!r} must be a positive number (a pixel's side "
+                              "in data units) or left out")
+        for k in ("grid_align", "antithetic", "pixel_edges"):
             if not isinstance(getattr(self, k), bool):
                 raise ConfigError(f"{source}: {k}={getattr(self, k)!r} must be true or false")
         if not (0.0 <= self.ema_decay < 1.0):
@@ -308,10 +318,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # high learning rate with warm-up, cosine decay, clipping and EMA, and the PC sampler over
     # 100 levels down to 0.125% of sigma_max (at 1% the floor alone was 0.074); antithetic
     # noise pairs and a small second-order (score Jacobian) term on a quarter of each batch
-    # (BENCHMARKS.md section 5: KL of the "5" 0.068 -> 0.048 nats, hist_tv within the guard).
+    # (BENCHMARKS.md section 5: KL of the "5" 0.068 -> 0.048 nats, hist_tv within the guard);
+    # on an image density, features of the distance to the nearest pixel edge in units of
+    # sigma (BENCHMARKS.md section 5, 2026-12-02: KL 0.048 -> 0.036, hist_tv 0.054 -> 0.050).
     "default": dict(
         net="auto", n_features=128, feature_scale=8.0, width=64, depth=2,
-        grid_resolutions=[8, 16, 32, 64, 128], grid_features=4,
+        grid_resolutions=[8, 16, 32, 64, 128], grid_features=4, pixel_edges=True,
         objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
         sigma_min_ratio=1e-3, sample_sigma_min_ratio=1.25e-3,
         antithetic=True, second_order=0.05, second_order_fraction=0.25,
