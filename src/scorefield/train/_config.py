@@ -320,7 +320,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # noise pairs and a small second-order (score Jacobian) term on a quarter of each batch
     # (BENCHMARKS.md section 5: KL of the "5" 0.068 -> 0.048 nats, hist_tv within the guard);
     # on an image density, features of the distance to the nearest pixel edge in units of
-    # sigma (BENCHMARKS.md section 5, 2026-12-02: KL 0.048 -> 0.036, hist_tv 0.054 -> 0.050).
+    # sigma (BENCHMARKS.md section 5, 2026-12-02: KL of the "5" over three seeds 0.051 -> 0.037
+    # nats, hist_tv at 10,000 0.056 -> 0.049; 8,000 steps were not enough on every seed).
     "default": dict(
         net="auto", n_features=128, feature_scale=8.0, width=64, depth=2,
         grid_resolutions=[8, 16, 32, 64, 128], grid_features=4, pixel_edges=True,
