@@ -198,7 +198,7 @@ def test_pixel_edge_features_follow_the_nearest_edge_and_are_smooth_at_pixel_cen
     for s in (sig, cell, 10 * cell):
         left, right = (jnp.array([centre[0] + h, centre[1]]) for h in (-eps, eps))
         np.testing.assert_allclose(np.asarray(feats(left, s)), np.asarray(feats(right, s)), atol=1e-4)
-        jl, jr = (np.asarray(jax.jacfwd(lambda y: feats(y, s))(p)) * cell for p in (left, right))
+        jl, jr = (np.asarray(jax.jacfwd(lambda y, s=s: feats(y, s))(p)) * cell for p in (left, right))
         np.testing.assert_allclose(jl, jr, atol=1e-3)
     # far above a pixel the features no longer depend on sigma (the offset in sigmas -> 0)
     far = jnp.array([0.3, 0.62])

@@ -235,8 +235,13 @@ def test_patch_2_is_the_patch_1_unet_on_the_folded_image_and_bad_patches_are_ref
     for a, b in zip(jax.tree_util.tree_leaves(folded), jax.tree_util.tree_leaves(plain)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     x = jax.random.uniform(jax.random.PRNGKey(7), (16,))
-    fold = lambda v: space_to_depth(v.reshape(1, 4, 4), 2).reshape(-1)
-    unfold = lambda v: depth_to_space(v.reshape(4, 2, 2), 2).reshape(-1)
+
+    def fold(v):
+        return space_to_depth(v.reshape(1, 4, 4), 2).reshape(-1)
+
+    def unfold(v):
+        return depth_to_space(v.reshape(4, 2, 2), 2).reshape(-1)
+
     got, want = eqx.filter_jit(lambda f, p, x, s: (f(x, s, 1), unfold(p(fold(x), s, 1))))(folded, plain, x,
                                                                                         jnp.asarray(0.3))
     assert got.shape == (16,) and got.dtype == jnp.float32
