@@ -56,5 +56,5 @@ def configure(environ: MutableMapping[str, str] | None = None) -> Path | None:
     if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
         return None
     env["JAX_COMPILATION_CACHE_DIR"] = str(path)
-    env.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(MAX_BYTES))
+    env.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(MAX_BYTES))  # JAX enforces it with filelock (a dependency)
     return path
