@@ -8,12 +8,12 @@ from scorefield import cli
 from scorefield.cli import _cache
 
 
-def test_default_cache_is_under_xdg_cache_home_and_bounded(tmp_path):
+def test_default_cache_is_under_xdg_cache_home_and_sets_no_size_bound(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     got = _cache.configure(env)
     assert got == tmp_path / "scorefield" / "xla" and got.is_dir()
     assert env["JAX_COMPILATION_CACHE_DIR"] == str(got)
-    assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(1 << 30)
+    assert "JAX_COMPILATION_CACHE_MAX_SIZE" not in env  # JAX's LRU bound races between processes
 
 
 def test_jax_setting_wins_and_off_disables(tmp_path):

@@ -11,8 +11,10 @@ compiled code, so results are unchanged bit for bit.
 ``SCOREFIELD_XLA_CACHE`` chooses: unset, the directory above; a path, that directory;
 ``off`` (or 0, no, false), no cache. ``JAX_COMPILATION_CACHE_DIR``, JAX's own setting, wins
 when it is set. A directory that cannot be created or written is skipped silently (the
-command compiles as without a cache). The cache is bounded (least recently used entries
-evicted beyond ``JAX_COMPILATION_CACHE_MAX_SIZE`` bytes, 1 GiB unless set).
+command compiles as without a cache). No size bound is set: JAX's bounded (LRU) cache
+races when several processes share one directory (an entry evicted by one while another
+reads it: a warning on every command), so the cache grows by about 1 MB per new recipe
+and is safe to delete; ``JAX_COMPILATION_CACHE_MAX_SIZE``, when a user sets it, is JAX's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import os
 from pathlib import Path
 from typing import MutableMapping
 
-MAX_BYTES = 1 << 30
 _OFF = ("0", "off", "no", "false")
 
 
@@ -56,5 +57,4 @@ def configure(environ: MutableMapping[str, str] | None = None) -> Path | None:
     if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
         return None
     env["JAX_COMPILATION_CACHE_DIR"] = str(path)
-    env.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(MAX_BYTES))  # JAX enforces it with filelock (a dependency)
     return path
