@@ -3,10 +3,11 @@
 A command compiles the same programs every time it runs the same recipe: the training step
 of the default preset takes longer to compile than a thousand of its steps take to run on
 2 CPU cores. `scorefield` (the console script) therefore keeps JAX's persistent compilation
-cache in ``$XDG_CACHE_HOME/scorefield/xla`` (``~/.cache/scorefield/xla``), so that a second
-training of the same recipe and image size (another seed, another image, a longer run)
-reuses the compiled step instead of compiling it again. A cached executable is the same
-compiled code, so results are unchanged bit for bit.
+cache in ``$XDG_CACHE_HOME/scorefield/xla`` (``~/.cache/scorefield/xla``), so that running
+the same training again (the same recipe, data and seed: the noise levels and, for
+sampling, the run's weights are compiled in as constants, so another seed or image compiles
+anew) reuses the compiled programs. A cached executable is the same compiled code, so
+results are unchanged bit for bit.
 
 ``SCOREFIELD_XLA_CACHE`` chooses: unset, the directory above; a path, that directory;
 ``off`` (or 0, no, false), no cache. ``JAX_COMPILATION_CACHE_DIR``, JAX's own setting, wins
