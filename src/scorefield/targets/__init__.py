@@ -10,7 +10,6 @@ from ._checkerboard import Checkerboard
 from ._grid import GridDensity
 from ._image import ImageDensity
 from ._mixture import GaussianMixture
-from ._numpyro import NumpyroTarget
 from ._special import log_ndtr_diff, log_normal_mass
 
 __all__ = [
@@ -26,3 +25,13 @@ __all__ = [
     "log_ndtr_diff",
     "log_normal_mass",
 ]
+
+
+def __getattr__(name: str):
+    # numpyro (with scipy.fft under it) costs about 0.6 CPU s to import, and only the Python
+    # API's NumpyroTarget needs it: every command line command would pay it otherwise
+    if name == "NumpyroTarget":
+        from ._numpyro import NumpyroTarget
+
+        return NumpyroTarget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
