@@ -148,7 +148,7 @@ def run_one(name: str, overrides: dict, args, workdir: Path) -> dict:
     cfg = preset("default", data=ds.spec if not name.startswith(("gmm", "fine")) else "points:unused.npy", **overrides)
     from scorefield import samplers as S
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if args.exact_score:  # the oracle: the preset's sampler on the target's exact smoothed score
         from scorefield.targets import SmoothedTarget
         from scorefield.train import build_sampler, resolve
@@ -161,7 +161,7 @@ def run_one(name: str, overrides: dict, args, workdir: Path) -> dict:
     else:
         run = train(cfg, workdir / name.replace(":", "_"), dataset=ds, progress=False)
         (sampler, init), fn, c = run.sampler(), run.score_fn(ema=True), run.config
-    train_s = time.perf_counter() - t0
+    train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     n = 10_000 if name == "five" else max(N_SAMPLES, args.pairs * N_PAIR)
     t1 = time.perf_counter()
     res = S.sample(sampler, fn, jax.random.PRNGKey(args.seed + 1), n=n, dim=ds.dim, init=init)
@@ -169,6 +169,7 @@ def run_one(name: str, overrides: dict, args, workdir: Path) -> dict:
     samples = np.asarray(res.samples)
     row = {"set": name, "dim": ds.dim, "net": "exact score" if args.exact_score else c.net, "steps": c.steps,
            "train_s": round(train_s, 1),
+           "train_cpu_s": round(train_cpu_s, 1), "load": round(os.getloadavg()[0], 1),
            "sample_s": round(sample_s, 1), "sigma_max": c.sigma_max, "sigma_min": c.sigma_min,
            "sampler_sigma_min": c.sampler.get("sigma_min")}
     if name == "five":
@@ -216,7 +217,7 @@ def main() -> int:
             rows.append(row)
             if args.json:
                 print(json.dumps(row), flush=True)
-    cols = ["set", "net", "train_s", "energy_ratio", "sw2_ratio", "energy_single_ratio", "mode_err", "mode_err_exact",
+    cols = ["set", "net", "train_s", "train_cpu_s", "energy_ratio", "sw2_ratio", "energy_single_ratio", "mode_err", "mode_err_exact",
             "outside", "outside_exact", "std_ratio", "std_ratio_exact", "hist_tv", "hist_tv_floor", "hist_tv_ratio"]
     print(" | ".join(cols))
     for r in rows:

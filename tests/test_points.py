@@ -68,6 +68,42 @@ def test_image_densities_keep_their_range_and_points_get_the_data_rule():
     assert (cfg.sigma_min, cfg.sigma_max) == (0.1, 5.0) and cfg.sigma_rule.count("given") == 2
 
 
+def test_high_dim_values_apply_from_dimension_three_and_2d_resolves_as_before():
+    from scorefield.train import PRESETS
+
+    table = PRESETS["default"]["high_dim"]
+    assert {"steps", "second_order"} <= set(table)
+    base = {k: v for k, v in PRESETS["default"].items() if k != "high_dim"}
+    assert any(base[k] != v for k, v in table.items())  # the table changes something
+    pts = _clusters(8, 4, 0.5, 2000).astype(np.float32)
+    ds4 = Dataset("c4", 4, None, EmpiricalSampler(jnp.asarray(pts)), "test")
+    cfg = resolve(preset("default", data="points:x.npy"), ds4)
+    assert {k: getattr(cfg, k) for k in table} == table
+    assert cfg.high_dim == {} and cfg.dim_rule.startswith("dimension 4 >= 3")
+    assert all(f"{k} {v}" in cfg.dim_rule for k, v in table.items())
+    # resolving again (a resolved config, e.g. from config.json) changes nothing
+    again = resolve(cfg, ds4)
+    assert {k: getattr(again, k) for k in table} == table and again.dim_rule == cfg.dim_rule
+    # a key the user sets wins on every dimension: a preset override, or TrainConfig.replace
+    mine = resolve(preset("default", data="points:x.npy", steps=100), ds4)
+    assert mine.steps == 100 and mine.second_order == table["second_order"]
+    mine = resolve(preset("default", data="points:x.npy").replace(second_order=0.2), ds4)
+    assert mine.second_order == 0.2 and mine.steps == table["steps"]
+    assert "second_order" not in mine.dim_rule
+    # 2-D point data (and so the 2-D toys and image densities) resolve as without the table
+    pts2 = _clusters(142, 2, 0.012, 8000).astype(np.float32)
+    ds2 = Dataset("fine", 2, None, EmpiricalSampler(jnp.asarray(pts2)), "test")
+    for spec, ds in (("points:x.npy", ds2), ("mnist", load("mnist"))):
+        got = resolve(preset("default", data=spec), ds).to_dict()
+        assert got == resolve(preset("default", data=spec, high_dim={}), ds).to_dict()
+        assert all(got[k] == v for k, v in base.items() if v != "auto" and k != "sampler")
+        assert got["dim_rule"] == "" and got["high_dim"] == {}
+    with pytest.raises(ConfigError, match="high_dim"):
+        preset("default", high_dim={"dim": 3})
+    with pytest.raises(ConfigError, match="steps"):
+        preset("default", high_dim={"steps": 0})
+
+
 def test_marginal_ks_against_scipy_and_its_extremes():
     from scipy.stats import ks_2samp
 

@@ -53,6 +53,7 @@ def _summary(path, c: dict, n_params: int, step: int, last_loss, ckpt: dict, mod
         "parameters": n_params,
         **{k: c[k] for k in _FIELDS[3:7]},
         "sigma_rule": c.get("sigma_rule") or None,
+        "dim_rule": c.get("dim_rule") or None,
         **{k: c[k] for k in _FIELDS[7:8]},
         "steps_done": step,
         "steps_total": c["steps"],

@@ -128,6 +128,8 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
         for k, v in flags.items():
             if k in fields:
                 out[k] = v
+                if k in (out.get("high_dim") or {}):  # a flag given wins on every dimension
+                    out["high_dim"] = {j: w for j, w in out["high_dim"].items() if j != k}
             else:
                 table[k] = v
         if table:
@@ -213,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
     def banner() -> None:  # once every check has passed: an error line never follows it
         if not args.quiet and not args.resume:
             print(f"scorefield train: {config.data} -> {args.out} (preset {preset}, {config.steps} steps, "
-                  f"net {config.net}); {config.sigma_rule}", file=sys.stderr)
+                  f"net {config.net}); {config.sigma_rule}" + (f"; {config.dim_rule}" if config.dim_rule else ""),
+                  file=sys.stderr)
 
     progress = False if args.quiet else None
     try:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._registry import Option
@@ -67,20 +70,27 @@ class ResMLP(ScoreNet):
             sigma_features: number of sin/cos frequencies of log sigma.
             centre: subtracted from the input first (default the origin).
             sigma_data: the data's per-coordinate standard deviation (data units), > 0.
-            key: split so that every part has its own randomness.
+            key: the one uniform draw every weight and bias is sliced from.
         """
-        ki, kb, kf, ko = jax.random.split(key, 4)
-        self.inp = eqx.nn.Linear(dim, width, key=ki)
-        blocks = []
-        for k in jax.random.split(kb, depth):
-            k1, k2 = jax.random.split(k)
-            w2 = eqx.nn.Linear(width, width, key=k2)
-            blocks.append((eqx.nn.Linear(width, width, key=k1), eqx.tree_at(lambda l: l.weight, w2, w2.weight * 0.1)))
-        self.blocks = tuple(blocks)
-        film = eqx.nn.Linear(2 * sigma_features, 2 * width * depth, key=kf)
-        self.film = eqx.tree_at(lambda l: l.weight, film, film.weight * 0.1)
-        out = eqx.nn.Linear(width, dim, key=ko)
-        self.out = eqx.tree_at(lambda l: (l.weight, l.bias), out, (jnp.zeros_like(out.weight), jnp.zeros_like(out.bias)))
+        # every weight and bias from one uniform draw, sliced: one compiled random call instead
+        # of one per distinct shape (about 4 CPU s of compilation on 2 cores, BENCHMARKS.md
+        # section 9); the same U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as eqx.nn.Linear's default
+        shapes = [(width, dim)] + [(width, width)] * (2 * depth) + [(2 * width * depth, 2 * sigma_features)]
+        # the second layer of each block and the FiLM map start small (weights x 0.1)
+        scales = [1.0] + [1.0, 0.1] * depth + [0.1]
+        sizes = [o * i + o for o, i in shapes]
+        u = jax.random.uniform(key, (sum(sizes),), minval=-1.0, maxval=1.0)
+        xp = jnp if isinstance(u, jax.core.Tracer) else np  # traced (eval_shape): the same in jnp
+        u = u if xp is jnp else np.asarray(u)
+        layers, at = [], 0
+        for (o, i), n, scale in zip(shapes, sizes, scales):
+            lim = 1.0 / math.sqrt(i)
+            layers.append(_linear(u[at:at + o * i].reshape(o, i) * (lim * scale), u[at + o * i:at + n] * lim))
+            at += n
+        self.inp = layers[0]
+        self.blocks = tuple((layers[1 + 2 * j], layers[2 + 2 * j]) for j in range(depth))
+        self.film = layers[-1]
+        self.out = _linear(xp.zeros((dim, width), np.float32), xp.zeros((dim,), np.float32))
         self.freqs = sigma_frequencies(sigma_features)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.sigma_data = jnp.asarray(sigma_data, jnp.float32)
@@ -103,3 +113,12 @@ class ResMLP(ScoreNet):
             h = h + l2(jax.nn.silu(l1(a)))
         f = self.out(jax.nn.silu(h))
         return -u / var + (self.sigma_data * c_in / sigma) * f
+
+
+def _linear(weight, bias) -> eqx.nn.Linear:
+    """An eqx.nn.Linear with the given weight (n_out, n_in) and bias (n_out,), built without
+    computing its default initialisation (its shape is traced only)."""
+    n_out, n_in = weight.shape
+    skeleton = eqx.filter_eval_shape(lambda: eqx.nn.Linear(n_in, n_out, key=jax.random.PRNGKey(0)))
+    return eqx.tree_at(lambda l: (l.weight, l.bias), skeleton,
+                       (jnp.asarray(weight, jnp.float32), jnp.asarray(bias, jnp.float32)))

@@ -4,6 +4,8 @@ scorefield.losses.OBJECTIVES); nothing here names one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +39,8 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
         raise ConfigError(f"dim={config.dim} does not fit the data {config.data}, which has dimension {dim}; "
                           "leave dim out (it is set from the data)")
     changes: dict = {"dim": dim}
+    if config.high_dim:  # the recipe's values for point data of dimension >= 3, applied first
+        config = _apply_high_dim(config, dim, getattr(dataset, "image_shape", None))
     if config.centre == "auto":
         changes["centre"] = [float(c) for c in x.mean(axis=0)]
     elif len(config.centre) != dim:
@@ -71,6 +75,19 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
         takes = "labels" in inspect.signature(OBJECTIVES.get(config.objective).__call__).parameters
         changes["n_classes"] = int(getattr(dataset, "n_classes", 0)) if getattr(net, "conditional", False) and takes else 0
     return config.replace(**changes)
+
+
+def _apply_high_dim(config: TrainConfig, dim: int, image_shape) -> TrainConfig:
+    """The config with its `high_dim` table applied where the data are points of dimension
+    >= 3 (not image data in pixel space), the table emptied either way, and `dim_rule`
+    saying what was applied. Data of dimension 1-2 keep every other value as it was."""
+    table = dict(config.high_dim)
+    if dim < 3 or image_shape is not None:
+        return dataclasses.replace(config, high_dim={})
+    what = ", ".join(f"{k} {v}" for k, v in table.items())
+    rule = f"dimension {dim} >= 3: {what} (the preset's high_dim values for point data)"
+    return TrainConfig.from_dict({**config.to_dict(), **table, "high_dim": {}, "dim_rule": rule},
+                                 source="high_dim")
 
 
 def _aligned_cube(centre: list, half_width: float, config: TrainConfig, dataset) -> dict:

@@ -72,6 +72,8 @@ class TrainConfig:
     pixel-space image data keeps 1%). `net = "auto"` is "unet" for image data
     in pixel space, "grid" for data of dimension 1 or 2 and "resmlp" above. `centre =
     "auto"` is the mean of a data sample, `sigma_data = "auto"` its RMS deviation from it.
+    `high_dim` (a preset's table of keys) replaces those keys' values on point data of
+    dimension >= 3, except keys the user sets; `dim_rule` records what was applied.
     """
 
     data: str = "mnist"
@@ -133,6 +135,12 @@ class TrainConfig:
     # class-conditional training (labelled image data, a network that takes labels): the
     # probability that a label is replaced by "no label" (classifier-free guidance)
     label_dropout: float = 0.1
+    # keys replacing the values above on point data of dimension >= 3 (not image data in
+    # pixel space), applied by train.resolve; a key the user sets (a preset override, a
+    # flag, a config-file key, TrainConfig.replace) leaves the table. resolve empties the
+    # table and records what it applied in dim_rule.
+    high_dim: dict = field(default_factory=dict)
+    dim_rule: str = ""  # filled by resolve: the high_dim values applied, and why
     # resolved at the start of training; None until then
     dim: int | None = None
     image_shape: list | None = None  # [C, H, W] for image data in pixel space
@@ -142,6 +150,10 @@ class TrainConfig:
     data_file: Any = None
 
     def replace(self, **changes) -> "TrainConfig":
+        """A copy with `changes` (validated); a changed key leaves the `high_dim` table, so
+        that a value set here is not replaced on data of dimension >= 3."""
+        if self.high_dim and "high_dim" not in changes and set(changes) & set(self.high_dim):
+            changes["high_dim"] = {k: v for k, v in self.high_dim.items() if k not in changes}
         return dataclasses.replace(self, **changes).validate()
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,6 +240,7 @@ class TrainConfig:
         if self.net == "grid" and self.dim is not None and self.dim > 3:
             raise ConfigError(f"{source}: net=\"grid\" is for data of dimension 1 to 3 (here {self.dim}); use net=\"sigma\"")
         _validate_sampler(self.sampler, source)
+        _validate_high_dim(self, source)
         for kind in ("net", "objective"):
             if getattr(self, kind) != "auto":
                 try:
@@ -263,6 +276,25 @@ def _validate_ranges(c: "TrainConfig", source: str) -> None:
     if c.dim is not None and isinstance(c.centre, (list, tuple)) and len(c.centre) != c.dim:
         raise ConfigError(f"{source}: dim={c.dim} but centre has {len(c.centre)} entries; they must agree "
                           "(dim is the data's dimension)")
+
+
+# keys a high_dim table may not hold: what the data, the run or resolve itself set
+_NOT_HIGH_DIM = ("data", "dim", "high_dim", "dim_rule", "sigma_rule", "image_shape", "n_classes", "data_file",
+                 "injected", "seed")
+
+
+def _validate_high_dim(c: "TrainConfig", source: str) -> None:
+    """The high_dim table: known keys, each value valid where it would be applied."""
+    if not isinstance(c.high_dim, dict):
+        raise ConfigError(f"{source}: high_dim must be a table of configuration keys")
+    if not c.high_dim:
+        return
+    names = {f.name for f in dataclasses.fields(c)} - set(_NOT_HIGH_DIM)
+    bad = sorted(set(c.high_dim) - names)
+    if bad:
+        raise ConfigError(f"{source}: high_dim has key(s) {', '.join(bad)} that it cannot set; it takes "
+                          "training keys such as steps, batch_size, second_order")
+    TrainConfig.from_dict({**c.to_dict(), **c.high_dim, "high_dim": {}}, source=f"{source} (high_dim)")
 
 
 def _validate_sampler(s: Any, source: str) -> None:
@@ -330,6 +362,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         antithetic=True, second_order=0.05, second_order_fraction=0.25,
         batch_size=512, steps=12_000, lr=1e-2, lr_schedule="cosine", warmup_steps=200,
         grad_clip=1.0, ema_decay=0.999, steps_per_call=50, log_every=100, checkpoint_every=2000,
+        # point data of dimension >= 3 (the resmlp net): 9,000 steps and no second-order term
+        # (BENCHMARKS.md section 9, 2026-12-02: on 8-component mixtures in 8-32 D as good as
+        # 12,000 steps with it, in about 2/3 of the CPU time; batch 256 was not: 0.8% outside
+        # every 3-sigma shell at D = 32). Applied by train.resolve, recorded in dim_rule.
+        high_dim={"steps": 9000, "second_order": 0.0},
     ),
     # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
     # class-conditional where the data have labels (10% of labels dropped for guidance),
@@ -362,12 +399,17 @@ _PER_SAMPLE_SIGMA_KEYS = ("antithetic", "second_order", "second_order_fraction")
 
 def merge_preset(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """`base` (a preset's keys) updated by `overrides` (the user's); the preset's per-sample
-    sigma terms are left out where the result has levels = "all" and the user did not set them."""
+    sigma terms are left out where the result has levels = "all" and the user did not set them,
+    and the keys the user sets leave the preset's `high_dim` table."""
     d = {**base, **overrides}
+    if base.get("high_dim") and "high_dim" not in overrides:  # the user's keys win on every dimension
+        d["high_dim"] = {k: v for k, v in base["high_dim"].items() if k not in overrides}
     if d.get("levels") == "all":
         for k in _PER_SAMPLE_SIGMA_KEYS:
             if k in base and k not in overrides:
                 del d[k]
+            if k in d.get("high_dim", {}) and "high_dim" not in overrides:
+                d["high_dim"] = {j: v for j, v in d["high_dim"].items() if j != k}
     return d
 
 
