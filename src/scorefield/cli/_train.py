@@ -103,6 +103,7 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
 
     from .._registry import OptionError
     from ..train import TrainConfig
+    from ..train._config import without_keys
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     registries = {"net": _nets(), "objective": _objectives()}
@@ -129,7 +130,7 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
             if k in fields:
                 out[k] = v
                 if k in (out.get("high_dim") or {}):  # a flag given wins on every dimension
-                    out["high_dim"] = {j: w for j, w in out["high_dim"].items() if j != k}
+                    out["high_dim"] = without_keys(out["high_dim"], (k,))
             else:
                 table[k] = v
         if table:

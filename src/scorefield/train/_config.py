@@ -153,7 +153,7 @@ class TrainConfig:
         """A copy with `changes` (validated); a changed key leaves the `high_dim` table, so
         that a value set here is not replaced on data of dimension >= 3."""
         if self.high_dim and "high_dim" not in changes and set(changes) & set(self.high_dim):
-            changes["high_dim"] = {k: v for k, v in self.high_dim.items() if k not in changes}
+            changes["high_dim"] = without_keys(self.high_dim, changes)
         return dataclasses.replace(self, **changes).validate()
 
     def to_dict(self) -> dict[str, Any]:
@@ -397,19 +397,25 @@ PRESETS: dict[str, dict[str, Any]] = {
 _PER_SAMPLE_SIGMA_KEYS = ("antithetic", "second_order", "second_order_fraction")
 
 
+def without_keys(table: dict[str, Any], keys) -> dict[str, Any]:
+    """`table` (a high_dim table) without `keys`: the keys a user sets leave it, so that
+    their values win on data of every dimension."""
+    return {k: v for k, v in table.items() if k not in keys}
+
+
 def merge_preset(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """`base` (a preset's keys) updated by `overrides` (the user's); the preset's per-sample
     sigma terms are left out where the result has levels = "all" and the user did not set them,
     and the keys the user sets leave the preset's `high_dim` table."""
     d = {**base, **overrides}
     if base.get("high_dim") and "high_dim" not in overrides:  # the user's keys win on every dimension
-        d["high_dim"] = {k: v for k, v in base["high_dim"].items() if k not in overrides}
+        d["high_dim"] = without_keys(base["high_dim"], overrides)
     if d.get("levels") == "all":
         for k in _PER_SAMPLE_SIGMA_KEYS:
             if k in base and k not in overrides:
                 del d[k]
-            if k in d.get("high_dim", {}) and "high_dim" not in overrides:
-                d["high_dim"] = {j: v for j, v in d["high_dim"].items() if j != k}
+        if d.get("high_dim") and "high_dim" not in overrides:
+            d["high_dim"] = without_keys(d["high_dim"], _PER_SAMPLE_SIGMA_KEYS)
     return d
 
 
