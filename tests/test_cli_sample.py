@@ -33,11 +33,13 @@ def test_exact_ncsn_mixture_annealed(tmp_path, capsys):
 @pytest.mark.slow  # 83 s on the loaded 2-core machine
 def test_exact_mnist_lands_on_the_image(tmp_path, capsys):
     f = tmp_path / "five.npy"
-    code, out, err = run(capsys, "--exact", "mnist", "--n", "400", "--out", str(f), "--levels", "8",
-                         "--steps-per-level", "20", "--quiet", "--sampler", "annealed")
+    # 200 particles and 5 steps per level: the exact image score costs per particle and step
+    # (400 x 20 took 11 s); 400 x 5 and 100 x 20 land 100% in the box, against 95% asked.
+    code, out, err = run(capsys, "--exact", "mnist", "--n", "200", "--out", str(f), "--levels", "8",
+                         "--steps-per-level", "5", "--quiet", "--sampler", "annealed")
     assert code == 0, err
     x = np.load(f)
-    assert x.shape == (400, 2) and np.all(np.isfinite(x))
+    assert x.shape == (200, 2) and np.all(np.isfinite(x))
     # The image spans [0, 1]^2; the smoothed density at sigma_min ~ 4e-3 puts nearly all mass there.
     assert np.mean(np.all((x > -0.02) & (x < 1.02), axis=1)) > 0.95
 
