@@ -51,3 +51,113 @@ def wait(cond, timeout: float = 180.0) -> None:
         if time.monotonic() > end:
             raise AssertionError("timed out waiting for the child")
         time.sleep(0.02)
+
+
+# A fork server: imports JAX and most of scorefield once (not blackjax, which starts the JAX
+# backend at import; before that, forking is safe), then forks one child per request that
+# runs the command line in a process of its own; a child pays only for its own work, not for
+# the ~1.7 CPU s of imports a fresh interpreter pays. A child sets its environment (read by
+# JAX when its backend starts: XLA_FLAGS; and by the command line: JAX_PROCESS_ID, ...)
+# before anything starts the backend, writes its stdout and stderr to files, and ends as a
+# normal exit does (exit handlers run, streams flushed).
+# Protocol, one JSON line each: ["start", argv, env, stdout file, stderr file] -> the pid;
+# ["wait", pid] -> its exit code once it ends (negative: killed by that signal).
+FORK_SERVER = r"""
+import atexit, json, os, sys, traceback
+import equinox, jax, jax.numpy, optax, tqdm
+import scorefield.cli, scorefield.data, scorefield.losses, scorefield.nets, scorefield.noise
+from jax._src import xla_bridge
+assert not xla_bridge.backends_are_initialized()
+for line in sys.stdin:
+    req = json.loads(line)
+    if req[0] == "wait":
+        print(os.waitstatus_to_exitcode(os.waitpid(req[1], 0)[1]), flush=True)
+        continue
+    _, argv, env, out, err = req
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            sys.stdin.close()
+            for fd, path in ((1, out), (2, err)):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+            os.environ.update(env)
+            code = scorefield.cli.main(argv)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                atexit._run_exitfuncs()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+    print(pid, flush=True)
+"""
+
+
+class ForkServer:
+    """`scorefield ARGV` in child processes forked from one warm interpreter (FORK_SERVER)."""
+
+    def __init__(self, env: dict[str, str], tmp: Path):
+        import subprocess
+
+        self._tmp, self._n = tmp, 0
+        self._proc = subprocess.Popen([sys.executable, "-c", FORK_SERVER], env=env, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+        self._live: set[int] = set()
+
+    def _ask(self, req) -> int:
+        import json
+
+        self._proc.stdin.write(json.dumps(req) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        assert line, "the fork server died"
+        return int(line)
+
+    def start(self, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, Path, Path]:
+        """Start `scorefield ARGV` with `env` added to the server's environment: (pid, stdout
+        file, stderr file)."""
+        self._n += 1
+        out, err = self._tmp / f"child{self._n}.out", self._tmp / f"child{self._n}.err"
+        pid = self._ask(["start", list(argv), dict(env or {}), str(out), str(err)])
+        self._live.add(pid)
+        return pid, out, err
+
+    def wait(self, pid: int, timeout: float = 240.0) -> int:
+        """The exit code of child `pid`; it is killed (SIGKILL) if it runs past `timeout` s."""
+        import signal
+        import threading
+
+        def kill():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            code = self._ask(["wait", pid])
+        finally:
+            timer.cancel()
+        self._live.discard(pid)
+        return code
+
+    def close(self) -> None:
+        import signal
+
+        for pid in self._live:  # children left by a failed test, by their pids
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=60)
+        except Exception:  # noqa: BLE001 - a stuck server is killed
+            self._proc.kill()
+            self._proc.wait()

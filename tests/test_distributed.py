@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _tiny import tiny_toml  # noqa: E402
-from _subproc import xla_flags  # noqa: E402
+from _subproc import ForkServer, xla_flags  # noqa: E402
 
 from scorefield.train import _checkpoint as ckpt  # noqa: E402
 from scorefield.train import load_run  # noqa: E402
@@ -40,6 +39,7 @@ def _free_port() -> int:
 
 
 CACHE: dict = {}
+SERVER: list = []  # the module's fork server (fixture `server`)
 
 
 def _env(**extra) -> dict:
@@ -51,31 +51,40 @@ def _env(**extra) -> dict:
     return env
 
 
-def _train(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scorefield.cli", "train", "--quiet", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Every `scorefield train` process of this module is forked from one interpreter that
+    has imported JAX and scorefield (tests/_subproc.py's ForkServer), its environment the
+    clean one of `_env`: each process is still a process of its own, with its own JAX
+    backend, joining the others through jax.distributed, but skips ~1.7 CPU s of imports."""
+    CACHE.setdefault("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax-cache")))
+    srv = ForkServer(_env(), tmp_path_factory.mktemp("children"))
+    SERVER.append(srv)
+    yield srv
+    SERVER.remove(srv)
+    srv.close()
 
 
-def _start_pair(args_of) -> list[subprocess.Popen]:
+def _train(args: list[str], env: dict) -> tuple:
+    """`scorefield train --quiet ARGS` in a child, with `env` (variables beyond `_env()`'s)."""
+    return SERVER[0].start(["train", "--quiet", *args], env)
+
+
+def _start_pair(args_of) -> list[tuple]:
     """Start process 0 and 1 of one run (args_of(i) -> CLI arguments)."""
     port = _free_port()
-    return [_train(args_of(i), _env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
+    return [_train(args_of(i), dict(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
                                     JAX_PROCESS_ID=str(i)))
             for i in (0, 1)]
 
 
-def _finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+def _finish(procs: list[tuple]) -> list[tuple[int, str, str]]:
     """(rc, stdout, stderr) of each; gloo's own "[Gloo] Rank i is connected" line on stdout
     is dropped."""
-    try:
-        outs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return [(p.returncode, "".join(ln for ln in o.splitlines(True) if not ln.startswith("[Gloo]")), e)
-            for p, (o, e) in zip(procs, outs)]
+    codes = [SERVER[0].wait(pid) for pid, _, _ in procs]
+    outs = [(out.read_text(), err.read_text()) for _, out, err in procs]
+    return [(rc, "".join(ln for ln in o.splitlines(True) if not ln.startswith("[Gloo]")), e)
+            for rc, (o, e) in zip(codes, outs)]
 
 
 def _two_processes(args_of, also: list[str] | None = None) -> list[tuple[int, str, str]]:
@@ -83,7 +92,7 @@ def _two_processes(args_of, also: list[str] | None = None) -> list[tuple[int, st
     `also` if given."""
     procs = _start_pair(args_of)
     if also is not None:
-        procs.append(_train(also, _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")))
+        procs.append(_train(also, dict(XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"))))
     return _finish(procs)
 
 
@@ -92,12 +101,11 @@ def _error_lines(stderr: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, server):
     """One process with two devices (40 steps), and two processes with one device each
     (20 steps, then resumed to 40); each process of the pair has its own --out, as hosts
     without a shared disk would."""
     tmp = tmp_path_factory.mktemp("dist")
-    CACHE["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
     (tmp / "tiny.toml").write_text(tiny_toml(20) + 'net = "sigma"\n')  # quick to build
     single = ["--data", DATA, "--config", str(tmp / "tiny.toml"), "--steps", "40", "--out", str(tmp / "single")]
     *first, single = _two_processes(
@@ -190,7 +198,7 @@ def test_incomplete_multi_host_settings_are_one_line_usage_errors(tmp_path, monk
 
 
 def test_a_coordinator_that_cannot_be_reached_fails_in_one_line_within_the_join_timeout(tmp_path, monkeypatch,
-                                                                                        capsys):
+                                                                                        capsys, server):
     """Issue 14 item 17: process 1 of a run whose coordinator address answers nothing (a
     port on this machine where nothing listens), and process 0 whose peer never comes, each
     stop after SCOREFIELD_JOIN_TIMEOUT seconds with exit 1 and one line saying what did not
@@ -204,7 +212,7 @@ def test_a_coordinator_that_cannot_be_reached_fails_in_one_line_within_the_join_
     ports = {1: _free_port(), 0: _free_port()}  # free now: nobody listens on either
     t0 = time.monotonic()
     lead = _train(["--data", DATA, "--out", str(tmp_path / "run0"), "--coordinator", f"127.0.0.1:{ports[0]}",
-                   "--num-processes", "2", "--process-id", "0"], _env(SCOREFIELD_JOIN_TIMEOUT="2"))
+                   "--num-processes", "2", "--process-id", "0"], dict(SCOREFIELD_JOIN_TIMEOUT="2"))
     for k in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "JAX_COORDINATOR_ADDRESS"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("SCOREFIELD_JOIN_TIMEOUT", "2")
