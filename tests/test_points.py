@@ -156,7 +156,10 @@ def test_evaluate_adds_the_point_metrics_from_dimension_three():
     assert len(r["marginal_ks"]) == 4
     # exact samples sit at their floor; samples missing half the components do not
     assert r["marginal_ks_max"] < 3 * r["marginal_ks_max_floor"]
-    bad = good[jnp.argmin(jnp.sum((good[:, None] - gm.means[None]) ** 2, -1), axis=1) < 4]
+    # samples missing half the components, as many as `good` (the second call then reuses
+    # every program the first compiled: 16 of the test's 33 s on the loaded machine)
+    near = good[np.asarray(jnp.argmin(jnp.sum((good[:, None] - gm.means[None]) ** 2, -1), axis=1) < 4)]
+    bad = near[np.arange(good.shape[0]) % near.shape[0]]
     rb = evaluate(ds, bad, key=jax.random.PRNGKey(0), repeats=4, max_points=500)
     assert rb["mode_weights_max_error"] > 0.1 > r["mode_weights_max_error"]
     r2 = evaluate(load("toy:8gaussians"), np.asarray(good[:, :2]), key=jax.random.PRNGKey(0), repeats=2, max_points=200)

@@ -4,6 +4,7 @@ outside every component's 3-sigma region, the within-component spread, and mode 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -40,6 +41,7 @@ def marginal_ks(x: Float[ArrayLike, "n d"], y: Float[ArrayLike, "m d"]) -> Float
     return jax.vmap(one, in_axes=(1, 1))(x, y)
 
 
+@functools.lru_cache(maxsize=64)
 def _chi2_quantile(p: float, d: int) -> float:
     """The p-quantile of chi^2 with d degrees of freedom (Wilson-Hilferty, then Newton on
     the regularised gamma function; exact to ~1e-10, no scipy)."""
@@ -60,8 +62,10 @@ def _erfinv(y: float) -> float:
     return float(jax.scipy.special.erfinv(jnp.asarray(y, jnp.float64 if jax.config.x64_enabled else jnp.float32)))
 
 
+@jax.jit
 def _mahalanobis2(means, covs, x):
-    """(n, k) squared Mahalanobis distances of every sample to every component."""
+    """(n, k) squared Mahalanobis distances of every sample to every component (one
+    compiled program: eagerly, its Cholesky, batched solve and sums compiled op by op)."""
     chol = jnp.linalg.cholesky(covs)
 
     def per_component(mu, l):
@@ -123,7 +127,7 @@ def point_metrics(dataset, samples, x, y, reference, *, key, repeats: int) -> di
     import jax.random as jr
 
     from ..targets import GaussianMixture
-    from ._floor import floor_of, two_sample_floor
+    from ._floor import _draw, floor_of, two_sample_floor
 
     k1, k2 = jr.split(key)
     out: dict = {"marginal_ks": marginal_ks(x, y)}
@@ -139,9 +143,11 @@ def point_metrics(dataset, samples, x, y, reference, *, key, repeats: int) -> di
             "within_std_ratio": lambda s: within_std_ratio(target, s),
             "mode_weights_max_error": lambda s: jnp.max(jnp.abs(_mode_weights(target, s) - w)),
         }
-        draws = [target.sample(k, samples.shape[0]) for k in jr.split(k2, repeats)]
+        # one compiled sampler for all draws (the floors' `_draw`, already compiled for this
+        # size by the mode-weight floor), the same draws as sampling key by key
+        draws = _draw(target.sample, jr.split(k2, repeats), samples.shape[0])
         for name, fn in fns.items():
-            out[name] = (fn(samples), floor_of(jnp.stack([fn(d) for d in draws])))
+            out[name] = (fn(samples), floor_of(jnp.stack([fn(draws[i]) for i in range(repeats)])))
     return out
 
 
