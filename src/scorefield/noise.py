@@ -59,9 +59,34 @@ def sigma_max_ncsnv2(points: Float[Array, "n d"] | np.ndarray, *, max_points: in
     x = np.asarray(points, np.float64)[:max_points]
     if x.ndim != 2 or len(x) < 2:
         raise ConfigError("sigma_max_ncsnv2 needs at least two points of shape (n, d)")
+    return _largest_distance(_squared_distances(x))
+
+
+def _squared_distances(x: np.ndarray) -> np.ndarray:
+    """All (n, n) squared distances of the float64 points x (n, d), one formula for both rules."""
     sq = np.sum(x * x, axis=1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
+    # (sq_i + sq_j) - 2 x_i.x_j as written before, with two (n, n) arrays instead of four
+    # (doubling is exact, so the values are the same bits)
+    d2 = sq[:, None] + sq[None, :]
+    g = x @ x.T
+    g *= 2.0
+    return np.subtract(d2, g, out=d2)
+
+
+def _largest_distance(d2: np.ndarray) -> float:
     return float(np.sqrt(max(float(d2.max()), 0.0)))
+
+
+def _data_scales(points: Float[Array, "n d"] | np.ndarray, *, max_points: int = 4096) -> tuple[float, float]:
+    """(sigma_max_ncsnv2(points), finest_scale(points)) from one computation of the pairwise
+    distances of the first `max_points` rows (each rule alone computes them: an (n, n)
+    float64 matrix, about half a second at n = 4096). The same values as the two calls."""
+    x = np.asarray(points, np.float64)[:max_points]
+    if x.ndim != 2 or len(x) < 2:
+        raise ConfigError("sigma_max_ncsnv2 needs at least two points of shape (n, d)")
+    _check_finest(x, 10, 0.5)
+    d2 = _squared_distances(x)
+    return _largest_distance(d2), _finest(d2, x.shape[1], 10, 0.5)
 
 
 def finest_scale(
@@ -90,15 +115,23 @@ def finest_scale(
         the scale in data units, a Python float (0 if many points coincide).
     """
     x = np.asarray(points, np.float64)[:max_points]
+    _check_finest(x, k, quantile)
+    return _finest(_squared_distances(x), x.shape[1], k, quantile)
+
+
+def _check_finest(x: np.ndarray, k: int, quantile: float) -> None:
     if x.ndim != 2 or len(x) <= k:
         raise ConfigError(f"finest_scale needs more than k={k} points of shape (n, d), got {x.shape}")
     if not 0.0 < quantile < 1.0:
         raise ConfigError(f"finest_scale: quantile={quantile} must be in (0, 1)")
-    sq = np.sum(x * x, axis=1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
+
+
+def _finest(d2: np.ndarray, dim: int, k: int, quantile: float) -> float:
+    """finest_scale's value from the squared distances d2 (its diagonal is overwritten)."""
     np.fill_diagonal(d2, np.inf)
-    dk = np.sqrt(np.maximum(np.partition(d2, k - 1, axis=1)[:, k - 1], 0.0))
-    return float(np.quantile(dk, quantile) / np.sqrt(2.0 * x.shape[1]))
+    d2.partition(k - 1, axis=1)  # in place: np.partition would copy the (n, n) matrix first
+    dk = np.sqrt(np.maximum(d2[:, k - 1], 0.0))
+    return float(np.quantile(dk, quantile) / np.sqrt(2.0 * dim))
 
 
 def sigma_min_from_data(points: Float[Array, "n d"] | np.ndarray, sigma_max: float) -> tuple[float, str]:
@@ -118,7 +151,11 @@ def sigma_min_from_data(points: Float[Array, "n d"] | np.ndarray, sigma_max: flo
     Returns:
         (sigma_min, a one-line reason naming the finest scale and the cap that applied).
     """
-    scale = finest_scale(points)
+    return _sigma_min_rule(finest_scale(points), sigma_max)
+
+
+def _sigma_min_rule(scale: float, sigma_max: float) -> tuple[float, str]:
+    """sigma_min_from_data's rule applied to the data's finest scale."""
     hi, lo = SIGMA_MIN_FRACTION * sigma_max, SIGMA_MIN_FLOOR * sigma_max
     raw = scale / FINEST_SCALE_DIVISOR
     value = min(max(raw, lo), hi)

@@ -15,7 +15,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._errors import ConfigError
 from ..losses import OBJECTIVES, Objective, ObjectiveContext
 from ..nets import NETS, NetContext, ScoreNet
-from ..noise import geometric, sigma_max_ncsnv2, sigma_min_from_data
+from ..noise import _data_scales, _sigma_min_rule, geometric, sigma_max_ncsnv2, sigma_min_from_data
 from ._config import TrainConfig, component_options
 
 _RESOLVE_SAMPLES = 4096
@@ -144,8 +144,15 @@ def _noise_range(config: TrainConfig, dataset, x: np.ndarray) -> dict:
     from ..targets import ImageDensity
 
     out: dict = {}
+    scale = None  # the finest scale, where the same pass over the pairwise distances gives it
+    point_rule = (config.sigma_min == "auto" and getattr(dataset, "image_shape", None) is None
+                  and not isinstance(getattr(dataset, "target", None), ImageDensity))
     if config.sigma_max == "auto":
-        smax = out["sigma_max"] = sigma_max_ncsnv2(x)
+        if point_rule:  # both rules from one (n, n) distance matrix
+            smax, scale = _data_scales(x)
+        else:
+            smax = sigma_max_ncsnv2(x)
+        out["sigma_max"] = smax
         why_max = f"sigma_max {smax:.4g}: largest distance between {len(x)} data points (NCSNv2)"
     else:
         smax = float(config.sigma_max)
@@ -161,7 +168,7 @@ def _noise_range(config: TrainConfig, dataset, x: np.ndarray) -> dict:
         out["sigma_min"] = r * smax
         why_min = f"sigma_min {out['sigma_min']:.4g}: {r:g} sigma_max (image density: the pixel size sets the scale)"
     else:
-        out["sigma_min"], why_min = sigma_min_from_data(x, smax)
+        out["sigma_min"], why_min = sigma_min_from_data(x, smax) if scale is None else _sigma_min_rule(scale, smax)
         sampler = dict(config.sampler)
         if sampler.get("sigma_min") == "auto":  # the recipe's sampler stops at the data's scale too
             out["sampler"] = {**sampler, "sigma_min": out["sigma_min"]}
