@@ -52,12 +52,13 @@ def test_every_registered_network_is_in_the_suite():
 def test_one_unbatched_example_in_one_score_out(name):
     net = _build(name)
     x = jnp.resize(jnp.array([0.3, -0.7], jnp.float32), (_dim(name),))
-    # compiled, as every caller runs it (eagerly, each of a U-Net's operations compiles alone)
-    s = eqx.filter_jit(lambda n, x, s: n(x, s))(net, x, jnp.asarray(0.4, jnp.float32))
-    assert s.shape == (_dim(name),) and s.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(s)))
-    # a batch goes through vmap and gives the same rows
     xs = jnp.stack([x, -x, 2 * x])
-    batch = eqx.filter_jit(lambda n, x, s: jax.vmap(n, (0, None))(x, s))(net, xs, jnp.asarray(0.4, jnp.float32))
+    # compiled, as every caller runs it (eagerly, each of a U-Net's operations compiles alone);
+    # the one example and a batch through vmap in one program (one compilation, not two)
+    s, batch = eqx.filter_jit(lambda n, x, xs, s: (n(x, s), jax.vmap(n, (0, None))(xs, s)))(
+        net, x, xs, jnp.asarray(0.4, jnp.float32))
+    assert s.shape == (_dim(name),) and s.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(s)))
+    # the batch gives the same rows
     assert batch.shape == (3, _dim(name))
     np.testing.assert_allclose(np.asarray(batch[0]), np.asarray(s), rtol=1e-6, atol=1e-7)
 
@@ -66,8 +67,8 @@ def test_one_unbatched_example_in_one_score_out(name):
 def test_on_grid_agrees_with_vmap(name):
     net = _build(name, key=1)
     x = jax.random.normal(jax.random.PRNGKey(2), (5, len(SIGMAS), _dim(name)))
-    got = eqx.filter_jit(lambda n, x, s: n.on_grid(x, s))(net, x, SIGMAS)
-    want = eqx.filter_jit(lambda n, x, s: jax.vmap(jax.vmap(n), (0, None))(x, s))(net, x, SIGMAS)
+    # both in one program: one compilation, not two
+    got, want = eqx.filter_jit(lambda n, x, s: (n.on_grid(x, s), jax.vmap(jax.vmap(n), (0, None))(x, s)))(net, x, SIGMAS)
     assert got.shape == (5, len(SIGMAS), _dim(name))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(want))))
 

@@ -9,6 +9,11 @@ from scorefield.nets._grid import _interpolate
 from scorefield.nets._trig import sincos_turns
 from scorefield.noise import geometric
 
+# a network called compiled, as every caller runs it: eagerly each of its operations
+# compiles alone (dozens of small programs per network and shape)
+_call = eqx.filter_jit(lambda net, x, sigma: net(x, sigma))
+_vcall = eqx.filter_jit(lambda net, x, sigma: jax.vmap(net, (0, None))(x, sigma))
+
 
 def test_polynomial_sincos_matches_float64_and_its_derivative():
     v = jnp.linspace(-50.0, 50.0, 200_001, dtype=jnp.float32)
@@ -41,7 +46,7 @@ def test_networks_map_one_example_and_vmap(make):
     net = make(jax.random.PRNGKey(0))
     d = 3 if isinstance(net, SigmaNet) else 2
     x = jax.random.normal(jax.random.PRNGKey(1), (5, d))
-    out = jax.vmap(net, (0, None))(x, jnp.asarray(0.1))
+    out = _vcall(net, x, jnp.asarray(0.1))
     assert out.shape == (5, d) and bool(jnp.all(jnp.isfinite(out)))
     spec = trainable(net)
     frozen = [n for n in type(net).frozen]
@@ -64,7 +69,7 @@ def test_continuous_networks_scale_as_one_over_sigma():
     for net in (SigmaNet(2, key=jax.random.PRNGKey(0)), GridNet(2, key=jax.random.PRNGKey(0))):
         x = jnp.array([0.2, -0.4])
         for s in (1e-3, 1e-1, 1.0):
-            assert 1e-4 < float(jnp.linalg.norm(s * net(x, jnp.asarray(s)))) < 10
+            assert 1e-4 < float(jnp.linalg.norm(s * _call(net, x, jnp.asarray(s)))) < 10
 
 
 def _reference_with_random_film(dim: int):
@@ -137,8 +142,9 @@ def test_default_on_grid_is_the_vmap_of_the_network():
     net = GridNet(2, key=jax.random.PRNGKey(0))
     x = jax.random.uniform(jax.random.PRNGKey(1), (4, 3, 2))
     sig = jnp.array([1.0, 0.1, 0.01])
-    want = np.stack([[np.asarray(net(x[i, l], sig[l])) for l in range(3)] for i in range(4)])
-    np.testing.assert_allclose(np.asarray(net.on_grid(x, sig)), want, rtol=1e-6, atol=1e-6)
+    want = np.stack([[np.asarray(_call(net, x[i, l], sig[l])) for l in range(3)] for i in range(4)])
+    got = eqx.filter_jit(lambda n, x, s: n.on_grid(x, s))(net, x, sig)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
     plain = lambda x, s: x / s  # noqa: E731 - any callable model works too
     np.testing.assert_allclose(np.asarray(scores_on_grid(plain, x, sig)), np.asarray(x / sig[:, None]), rtol=1e-6)
 
@@ -218,7 +224,7 @@ def test_grid_net_pixel_edges_only_on_an_image_density():
     # the features reach the score: without their input weights it changes near an edge
     cut = eqx.tree_at(lambda n: n.trunk.inp.weight, net, net.trunk.inp.weight.at[:, n_plain:].set(0.0))
     x = jnp.array([7 / 28 + 1e-3, 0.5])
-    assert not np.allclose(np.asarray(net(x, 2e-3)), np.asarray(cut(x, 2e-3)))
+    assert not np.allclose(np.asarray(_call(net, x, 2e-3)), np.asarray(_call(cut, x, 2e-3)))
     moons = resolve(preset("fast", data="toy:two-moons", pixel_edges=True), load("toy:two-moons"))
     assert moons.pixel_cell is None
     assert build_model(moons, key=jax.random.PRNGKey(0)).trunk.inp.in_features == n_plain
@@ -230,4 +236,4 @@ def test_grid_net_pixel_edges_only_on_an_image_density():
         depth=off.depth, centre=jnp.asarray(off.centre, jnp.float32), half_width=off.half_width,
         key=jax.random.PRNGKey(3))
     x = jnp.array([0.4, 0.5])
-    assert np.array_equal(np.asarray(a(x, 0.01)), np.asarray(b(x, 0.01)))
+    assert np.array_equal(np.asarray(_call(a, x, 0.01)), np.asarray(_call(b, x, 0.01)))
