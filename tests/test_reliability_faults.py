@@ -16,9 +16,9 @@ from scorefield import ScorefieldError, _fs
 from scorefield.cli import main
 from scorefield.train import _checkpoint, load_run
 
-from _tiny import tiny_toml
+from _tiny import SIGMA_NET, tiny_toml
 
-CONFIG = tiny_toml(40)
+CONFIG = tiny_toml(40) + SIGMA_NET
 
 
 def _train_argv(tmp_path: Path, out: Path, extra: str = "") -> list[str]:

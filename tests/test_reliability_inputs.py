@@ -19,7 +19,7 @@ from scorefield import CheckpointError, ConfigError, DataSpecError
 from scorefield.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _tiny import tiny_toml  # noqa: E402
+from _tiny import SIGMA_NET, tiny_toml  # noqa: E402
 
 DATA = "toy:ncsn-mixture"
 
@@ -74,7 +74,7 @@ def ws(tmp_path_factory):
     (d / "seed.toml").write_text("seed = -1\n")
     (d / "bigseed.toml").write_text("seed = 9223372036854775807\nsteps = 2147483648\n")
     (d / "dim3.toml").write_text("dim = 3\n")
-    (d / "tiny.toml").write_text(tiny_toml(10))
+    (d / "tiny.toml").write_text(tiny_toml(10) + SIGMA_NET)
     np.save(d / "good.npy", np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32))
     return {k: str(d / k) for k in os.listdir(d)} | {"tmp": str(d)}
 

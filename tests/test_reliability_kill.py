@@ -21,7 +21,7 @@ from scorefield import CheckpointError
 from scorefield.train import load_run
 
 from _subproc import cli_in_terminal, env, wait  # noqa: F401 - env is a fixture
-from _tiny import tiny_toml
+from _tiny import SIGMA_NET, tiny_toml
 
 DATA = "toy:ncsn-mixture"
 
@@ -29,12 +29,9 @@ DATA = "toy:ncsn-mixture"
 _cli_interactive, _wait = cli_in_terminal, wait
 
 
-def _config(tmp_path: Path, steps: int) -> Path:
-    # the random-feature network instead of the preset's grid network (three feature grids):
-    # the loop is under test, not the network, and a child builds and traces it in 4.7 CPU s
-    # instead of 5.9 (a warm child of the SIGKILL test, 300 steps, measured 2026-12-02)
+def _config(tmp_path: Path, steps: int, net: str = "") -> Path:
     p = tmp_path / "tiny.toml"
-    p.write_text(tiny_toml(steps) + 'net = "sigma"\n')
+    p.write_text(tiny_toml(steps) + net)
     return p
 
 
@@ -89,7 +86,7 @@ def _alive(pid: int) -> bool:
 
 def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resume_is_bitwise(tmp_path, env):  # noqa: F811 - env: the fixture from _subproc
     steps = 300
-    cfg = _config(tmp_path, steps)
+    cfg = _config(tmp_path, steps, SIGMA_NET)  # SIGKILL cannot be caught: any network will do
     train = ["train", "--data", DATA, "--preset", "fast", "--config", str(cfg), "--quiet", "--out"]
     server = subprocess.Popen([sys.executable, "-c", SERVER], env=env, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)

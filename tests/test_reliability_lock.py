@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from _tiny import tiny_toml
+from _tiny import SIGMA_NET, tiny_toml
 
 from scorefield.train._rundir import lock_run_dir
 from test_reliability_signals import DATA, _cli, _wait, env  # noqa: F401  (env is a fixture)
@@ -17,7 +17,7 @@ from test_reliability_signals import DATA, _cli, _wait, env  # noqa: F401  (env 
 
 def test_second_train_on_the_same_out_refuses_until_the_holder_dies(tmp_path, env):  # noqa: F811
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(tiny_toml(100_000))
+    cfg.write_text(tiny_toml(100_000) + SIGMA_NET)
     run = tmp_path / "run"
     argv = ("train", "--data", DATA, "--config", str(cfg), "--out", str(run), "--quiet")
     first = subprocess.Popen(_cli(*argv), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
