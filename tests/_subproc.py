@@ -61,17 +61,24 @@ def wait(cond, timeout: float = 180.0) -> None:
 # before anything starts the backend, writes its stdout and stderr to files, and ends as a
 # normal exit does (exit handlers run, streams flushed).
 # Protocol, one JSON line each: ["start", argv, env, stdout file, stderr file] -> the pid;
-# ["wait", pid] -> its exit code once it ends (negative: killed by that signal).
+# ["wait", pid] -> its exit code once it ends (negative: killed by that signal); ["poll",
+# pid] -> its exit code if it has ended, else null.
 FORK_SERVER = r"""
 import atexit, json, os, sys, traceback
 import equinox, jax, jax.numpy, optax, tqdm
 import scorefield.cli, scorefield.data, scorefield.losses, scorefield.nets, scorefield.noise
 from jax._src import xla_bridge
 assert not xla_bridge.backends_are_initialized()
+done = {}
 for line in sys.stdin:
     req = json.loads(line)
-    if req[0] == "wait":
-        print(os.waitstatus_to_exitcode(os.waitpid(req[1], 0)[1]), flush=True)
+    if req[0] in ("wait", "poll"):
+        pid = req[1]
+        if pid not in done:
+            got, status = os.waitpid(pid, os.WNOHANG if req[0] == "poll" else 0)
+            if got:
+                done[pid] = os.waitstatus_to_exitcode(status)
+        print(json.dumps(done.get(pid) if req[0] == "poll" else done.pop(pid)), flush=True)
         continue
     _, argv, env, out, err = req
     pid = os.fork()
@@ -116,7 +123,7 @@ class ForkServer:
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         assert line, "the fork server died"
-        return int(line)
+        return json.loads(line)
 
     def start(self, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, Path, Path]:
         """Start `scorefield ARGV` with `env` added to the server's environment: (pid, stdout
@@ -126,6 +133,13 @@ class ForkServer:
         pid = self._ask(["start", list(argv), dict(env or {}), str(out), str(err)])
         self._live.add(pid)
         return pid, out, err
+
+    def poll(self, pid: int) -> int | None:
+        """The exit code of child `pid` if it has ended, else None (as Popen.poll)."""
+        code = self._ask(["poll", pid])
+        if code is not None:
+            self._live.discard(pid)
+        return code
 
     def wait(self, pid: int, timeout: float = 240.0) -> int:
         """The exit code of child `pid`; it is killed (SIGKILL) if it runs past `timeout` s."""

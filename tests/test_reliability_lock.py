@@ -5,10 +5,10 @@ the lock is between processes."""
 
 import os
 import signal
-import subprocess
 
 import pytest
 
+from _subproc import ForkServer
 from _tiny import SIGMA_NET, tiny_toml
 
 from scorefield.train._rundir import lock_run_dir
@@ -16,36 +16,40 @@ from test_reliability_signals import DATA, _cli, _wait, env  # noqa: F401  (env 
 
 
 def test_second_train_on_the_same_out_refuses_until_the_holder_dies(tmp_path, env):  # noqa: F811
+    # every process forked from one warm interpreter (tests/_subproc.py: each its own
+    # process, as a second command in another terminal would be, without ~1.7 CPU s of
+    # imports); the holder is sent SIGSTOP and SIGKILL only, which no handler sees
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(tiny_toml(100_000) + SIGMA_NET)
     run = tmp_path / "run"
     argv = ("train", "--data", DATA, "--config", str(cfg), "--out", str(run), "--quiet")
-    first = subprocess.Popen(_cli(*argv), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = ForkServer(env, tmp_path)
     try:
-        _wait(lambda: first.poll() is not None or (run / "checkpoint.json").is_file())
-        assert first.poll() is None, first.communicate()[1][-2000:]
+        first, _, first_err = server.start(list(argv))
+        _wait(lambda: server.poll(first) is not None or (run / "checkpoint.json").is_file())
+        assert server.poll(first) is None, first_err.read_text()[-2000:]
         # the holder, stopped, keeps its lock (and leaves the cores to the refused commands)
-        first.send_signal(signal.SIGSTOP)
+        os.kill(first, signal.SIGSTOP)
         # a fresh train and a resume are both refused, at once: before the data are read (the
         # fresh one names a missing file, which would be exit 2 once it were looked at)
         missing = ("--data", f"image:{tmp_path / 'missing.png'}")
         for extra in (missing, ("--resume",)):
-            second = subprocess.run(_cli(*argv, *extra), env=env, capture_output=True, text=True, timeout=120)
-            lines = second.stderr.strip().splitlines()
-            assert second.returncode == 1, second.stderr[-2000:]
-            assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr[-2000:]
-            assert f"pid {first.pid}" in lines[0] and str(run) in lines[0], lines[0]
-            assert first.poll() is None  # the holder is untouched
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=60)
+            second, _, err = server.start([*argv, *extra])
+            code = server.wait(second, timeout=120)
+            stderr = err.read_text()
+            lines = stderr.strip().splitlines()
+            assert code == 1, stderr[-2000:]
+            assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
+            assert f"pid {first}" in lines[0] and str(run) in lines[0], lines[0]
+            assert server.poll(first) is None  # the holder is untouched
+        os.kill(first, signal.SIGKILL)
+        assert server.wait(first, timeout=60) == -signal.SIGKILL
+        # the kernel released the lock: the run resumes (to a short total)
+        step = int(__import__("json").loads((run / "checkpoint.json").read_text())["step"])
+        third, _, err = server.start(["train", "--out", str(run), "--resume", "--steps", str(step + 10), "--quiet"])
+        assert server.wait(third, timeout=300) == 0, err.read_text()[-2000:]
     finally:
-        if first.poll() is None:
-            first.kill()
-    # the kernel released the lock: the run resumes (to a short total)
-    step = int(__import__("json").loads((run / "checkpoint.json").read_text())["step"])
-    third = subprocess.run(_cli("train", "--out", str(run), "--resume", "--steps", str(step + 10), "--quiet"),
-                           env=env, capture_output=True, text=True, timeout=300)
-    assert third.returncode == 0, third.stderr[-2000:]
+        server.close()  # kills a child left running by a failure, by its pid
 
 
 def test_lock_is_exclusive_and_a_failed_new_run_leaves_nothing(tmp_path):
