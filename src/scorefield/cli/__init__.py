@@ -18,6 +18,7 @@ job) stays ignored.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import importlib
@@ -66,6 +67,14 @@ def handle_signals():
     def handler(signum, frame):
         if hit:  # already stopping: let the checkpoint be written and the exit finish
             return
+        if _swallowing(frame):
+            # Python prints and drops an exception raised in a gc callback or a finaliser
+            # (JAX's gc callback runs often in a training loop): raised there, the signal
+            # would be lost and every later one ignored. Deliver it again in a moment instead.
+            timer = threading.Timer(0.05, _thread.interrupt_main, (signum,))
+            timer.daemon = True
+            timer.start()
+            return
         hit.append(signum)
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -86,6 +95,19 @@ def handle_signals():
     finally:
         for sig, prev in old.items():
             signal.signal(sig, signal.SIG_IGN if hit and _IGNORE_AFTER_INTERRUPT else prev)
+
+
+def _swallowing(frame) -> bool:
+    """Whether an exception raised in `frame` would be dropped by Python: the frame or a caller
+    runs a gc callback (``gc.callbacks``) or a ``__del__`` finaliser."""
+    import gc
+
+    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 # entry() (a process about to exit) keeps signals ignored after an interrupt, so that a
