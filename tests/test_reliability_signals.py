@@ -17,7 +17,7 @@ import pytest
 from scorefield.train import load_run
 
 from _subproc import cli_in_terminal, env, wait  # noqa: F401 - env is a fixture
-from _tiny import tiny_toml
+from _tiny import SIGMA_NET, tiny_toml
 
 DATA = "toy:ncsn-mixture"
 
@@ -32,7 +32,7 @@ _cli, _wait = cli_in_terminal, wait
 ], ids=["SIGTERM", "SIGHUP", "SIGINTx3"])
 def test_signal_in_training_checkpoints_and_prints_a_quoted_resume_command(tmp_path, env, signals, code):  # noqa: F811
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(tiny_toml(100_000))
+    cfg.write_text(tiny_toml(100_000) + SIGMA_NET)
     run = tmp_path / "my runs" / "run 1"
     child = subprocess.Popen(_cli("train", "--data", DATA, "--config", str(cfg), "--out", str(run), "--quiet"),
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
