@@ -13,7 +13,7 @@ import pytest
 from scorefield.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _tiny import tiny_toml  # noqa: E402
+from _tiny import SIGMA_NET, tiny_toml  # noqa: E402
 
 DATA = "toy:ncsn-mixture"
 
@@ -36,7 +36,7 @@ def _merged(base: str, extra: str) -> str:
 @pytest.fixture
 def tiny(tmp_path):
     p = tmp_path / "tiny.toml"
-    p.write_text(tiny_toml(10))
+    p.write_text(tiny_toml(10) + SIGMA_NET)
     return p
 
 
