@@ -62,24 +62,31 @@ def handle_signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    hit = []
+    hit, raised = [], []
 
     def handler(signum, frame):
         if hit:  # already stopping: let the checkpoint be written and the exit finish
             return
-        if _swallowing(frame):
-            # Python prints and drops an exception raised in a gc callback or a finaliser
-            # (JAX's gc callback runs often in a training loop): raised there, the signal
-            # would be lost and every later one ignored. Deliver it again in a moment instead.
+        hit.append(signum)
+        raised[:] = [KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)]
+        raise raised[0]
+
+    def unraisable(info):
+        # Python drops (and reports here) an exception raised in a gc callback, a weakref
+        # callback or a finaliser; JAX's gc callback runs often in a training loop, and a
+        # signal landing there was lost, with every later one ignored. Deliver it again.
+        if raised and info.exc_value is raised[0]:
+            signum = hit[0]
+            hit.clear()
+            raised.clear()
             timer = threading.Timer(0.05, _thread.interrupt_main, (signum,))
             timer.daemon = True
             timer.start()
             return
-        hit.append(signum)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(signum)
+        previous_hook(info)
 
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable
     old = {}
     for name in _HANDLED:
         sig = getattr(signal, name, None)
@@ -93,21 +100,9 @@ def handle_signals():
     try:
         yield hit
     finally:
+        sys.unraisablehook = previous_hook
         for sig, prev in old.items():
             signal.signal(sig, signal.SIG_IGN if hit and _IGNORE_AFTER_INTERRUPT else prev)
-
-
-def _swallowing(frame) -> bool:
-    """Whether an exception raised in `frame` would be dropped by Python: the frame or a caller
-    runs a gc callback (``gc.callbacks``) or a ``__del__`` finaliser."""
-    import gc
-
-    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in codes or frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
 
 
 # entry() (a process about to exit) keeps signals ignored after an interrupt, so that a
