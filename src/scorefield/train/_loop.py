@@ -247,9 +247,12 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
             recovered = ckpt.recover(out)  # a kill between the array write and the pointer write
         if resume and (recovered is not None or ckpt.exists(out)):
             meta, arrays = recovered if recovered is not None else ckpt.load(out)
+            window = meta.get("loss_window", arrays.get("loss_window", []))
             if recovered is not None:
                 print(f"scorefield: {out / ckpt.POINTER} was missing; resuming from step {meta['step']} of "
-                      f"{meta['file']} (verified; the loss log's running mean restarts there)", file=sys.stderr)
+                      f"{meta['file']} (verified" + ("" if "loss_window" in arrays else
+                                                     "; the loss log's running mean restarts there") + ")",
+                      file=sys.stderr)
             loaded["state"] = from_arrays(model, arrays, optimizer)
             done = int(loaded["state"][0].step)
             if config.steps < done:
@@ -257,7 +260,7 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
                                  f"give steps >= {done}")
             # the losses behind the next logged mean, so a resumed log equals an uninterrupted one
             book = {"wall0": float(meta.get("wall", 0.0)),
-                    "window": [float(v) for v in meta.get("loss_window", [])[-config.log_every:]],
+                    "window": [float(v) for v in list(window)[-config.log_every:]],
                     "last_saved": done}
             # the room for the checkpoints first, then the log: a full disk changes nothing
             check_free_space(out, to_arrays(*loaded["state"]))
@@ -290,7 +293,10 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool, dataset, given: di
     current = (state, tuple(window))
 
     def save(st: TrainState, win: tuple, s: int, *, collective: bool = True) -> None:
-        arrays = to_arrays(st, static)  # replicated: every process reads its own copy
+        # replicated: every process reads its own copy. The loss window travels in the array
+        # file too, so that a run recovered from it (its pointer lost to a kill) logs the
+        # same running mean as an uninterrupted one
+        arrays = {**to_arrays(st, static), "loss_window": np.asarray(win, np.float64)}
         if not all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind in "fc"):
             raise DivergenceError(f"training diverged: the state at step {s} holds NaN or inf; "
                                   f"the last good checkpoint is kept in {out}", step=s)
