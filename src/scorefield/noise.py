@@ -23,6 +23,7 @@ __all__ = [
 SIGMA_MIN_FRACTION = 5e-3
 SIGMA_MIN_FLOOR = 1e-4
 FINEST_SCALE_DIVISOR = 4.0
+FINEST_K, FINEST_QUANTILE = 10, 0.5  # finest_scale's defaults: the median 10th-neighbour distance
 
 
 def geometric(sigma_max: float, sigma_min: float, n_levels: int) -> Float[Array, " L"]:
@@ -56,10 +57,15 @@ def sigma_max_ncsnv2(points: Float[Array, "n d"] | np.ndarray, *, max_points: in
     Returns:
         the largest pairwise distance, a Python float.
     """
+    return _largest_distance(_squared_distances(_points(points, max_points)))
+
+
+def _points(points, max_points: int) -> np.ndarray:
+    """The first `max_points` rows as float64, refused unless at least two points (n, d)."""
     x = np.asarray(points, np.float64)[:max_points]
     if x.ndim != 2 or len(x) < 2:
         raise ConfigError("sigma_max_ncsnv2 needs at least two points of shape (n, d)")
-    return _largest_distance(_squared_distances(x))
+    return x
 
 
 def _squared_distances(x: np.ndarray) -> np.ndarray:
@@ -81,16 +87,14 @@ def _data_scales(points: Float[Array, "n d"] | np.ndarray, *, max_points: int = 
     """(sigma_max_ncsnv2(points), finest_scale(points)) from one computation of the pairwise
     distances of the first `max_points` rows (each rule alone computes them: an (n, n)
     float64 matrix, about half a second at n = 4096). The same values as the two calls."""
-    x = np.asarray(points, np.float64)[:max_points]
-    if x.ndim != 2 or len(x) < 2:
-        raise ConfigError("sigma_max_ncsnv2 needs at least two points of shape (n, d)")
-    _check_finest(x, 10, 0.5)
+    x = _points(points, max_points)
+    _check_finest(x, FINEST_K, FINEST_QUANTILE)
     d2 = _squared_distances(x)
-    return _largest_distance(d2), _finest(d2, x.shape[1], 10, 0.5)
+    return _largest_distance(d2), _finest(d2, x.shape[1], FINEST_K, FINEST_QUANTILE)
 
 
 def finest_scale(
-    points: Float[Array, "n d"] | np.ndarray, *, k: int = 10, quantile: float = 0.5, max_points: int = 4096
+    points: Float[Array, "n d"] | np.ndarray, *, k: int = FINEST_K, quantile: float = FINEST_QUANTILE, max_points: int = 4096
 ) -> float:
     """The data's finest length scale per coordinate: the `quantile` (default the median) of
     the distances from each point to its `k`-th nearest neighbour, divided by sqrt(2 D).
