@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from scorefield._errors import ConfigError
 from scorefield.losses import DenoisingScoreMatching, ExactScoreMatching, SlicedScoreMatching, denoising_loss
 
 
@@ -152,3 +153,34 @@ def test_antithetic_pairs_cancel_the_noise_term_of_the_gradient():
     big = jax.random.normal(jax.random.PRNGKey(8), (4096, 2))
     obj = DenoisingScoreMatching(sig, levels="continuous", antithetic=True)
     assert float(obj(zero, big, key=jax.random.PRNGKey(9))) == pytest.approx(1.0, abs=0.05)
+
+
+def test_log_normal_draw_trains_on_the_log_normal_sigmas_and_needs_continuous_levels():
+    # sigma s(x, sigma) = ln(sigma) (one coordinate) makes the loss 0.5 (E[ln^2 sigma] + 1),
+    # so the loss reads the law of the drawn sigmas: ln m^2 + spread^2 under the log-normal
+    # draw (range far wider than the spread), against (ln^2 a + ln a ln b + ln^2 b) / 3 for
+    # the log-uniform one
+    model = lambda y, s: jnp.log(s) / s * jnp.ones_like(y)  # noqa: E731
+    x = jnp.zeros((100_000, 1))
+    sig = jnp.array([1e4, 1e-6])
+    ln = DenoisingScoreMatching(sig, levels="continuous", sigma_draw="log_normal", sigma_median=0.15, sigma_spread=0.5)
+    m2 = np.log(0.15) ** 2 + 0.25
+    assert float(ln(model, x, key=jax.random.PRNGKey(3))) == pytest.approx(0.5 * (m2 + 1), rel=0.01)
+    lu = DenoisingScoreMatching(sig, levels="continuous")
+    a, b = np.log(1e-6), np.log(1e4)
+    assert float(lu(model, x, key=jax.random.PRNGKey(3))) == pytest.approx(0.5 * ((a * a + a * b + b * b) / 3 + 1),
+                                                                           rel=0.02)
+    with pytest.raises(ConfigError, match="sigma_draw"):
+        DenoisingScoreMatching(sig, levels="random", sigma_draw="log_normal", sigma_median=0.1)
+
+
+def test_log_normal_median_defaults_to_edm_ratio_of_the_data_std():
+    from scorefield.losses import ObjectiveContext
+    from scorefield.losses import OBJECTIVES
+
+    ctx = ObjectiveContext(sigmas=jnp.array([10.0, 0.01]), sigma_min=0.01, sigma_data=0.25)
+    obj = OBJECTIVES.get("dsm").from_options(ctx, levels="continuous", sigma_draw="log_normal")
+    assert obj.sigma_median == pytest.approx(0.15)  # exp(-1.2) / 0.5 x 0.25
+    with pytest.raises(ConfigError, match="sigma_median"):
+        OBJECTIVES.get("dsm").from_options(ObjectiveContext(sigmas=jnp.array([10.0, 0.01]), sigma_min=0.01),
+                                           levels="continuous", sigma_draw="log_normal")

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from scorefield import ConfigError
-from scorefield.noise import geometric, log_uniform, nearest_level, sigma_max_ncsnv2
+from scipy.stats import norm
+
+from scorefield.noise import geometric, log_normal, log_uniform, nearest_level, sigma_max_ncsnv2
 
 
 def test_geometric_grid_endpoints_and_constant_ratio():
@@ -35,6 +37,22 @@ def test_log_uniform_covers_scales_evenly():
     # each decade gets a third of the mass: binomial s.e. ~ 0.001
     frac = [np.mean((s >= lo) & (s < lo * 10)) for lo in (1e-3, 1e-2, 1e-1)]
     np.testing.assert_allclose(frac, 1 / 3, atol=0.006)
+
+
+def test_log_normal_is_the_truncated_law_of_ln_sigma():
+    key = jax.random.PRNGKey(1)
+    # a range far wider than the spread: ln sigma ~ N(ln 0.15, 1.2^2), mean and std to 0.01
+    s = np.log(np.asarray(log_normal(key, 0.15, 1.2, 1e-6, 1e4, 200_000)))
+    assert abs(s.mean() - np.log(0.15)) < 0.01 and abs(s.std() - 1.2) < 0.01
+    # a range that cuts the law: every draw inside it, and the mass below the median is the
+    # truncated normal's (Phi(0) - Phi(a)) / (Phi(b) - Phi(a)), binomial s.e. ~ 0.001
+    lo, hi = 0.05, 2.0
+    s = np.asarray(log_normal(key, 0.15, 1.2, lo, hi, 200_000))
+    assert s.min() >= lo and s.max() <= hi
+    a, b = np.log(lo / 0.15) / 1.2, np.log(hi / 0.15) / 1.2
+    expected = (norm.cdf(0.0) - norm.cdf(a)) / (norm.cdf(b) - norm.cdf(a))
+    assert np.mean(s < 0.15) == pytest.approx(expected, abs=0.005)
+    assert abs(expected - 0.5) > 0.05  # the cut is asymmetric, so the check can fail
 
 
 def test_nearest_level_in_log_scale():

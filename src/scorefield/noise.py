@@ -16,7 +16,7 @@ from ._errors import ConfigError
 
 __all__ = [
     "geometric", "sigma_max_ncsnv2", "finest_scale", "sigma_min_from_data", "random_levels", "log_uniform",
-    "nearest_level",
+    "log_normal", "nearest_level",
 ]
 
 # sigma_min = max(finest scale / 4, 1e-4 sigma_max), capped at the old rule 5e-3 sigma_max
@@ -182,6 +182,26 @@ def log_uniform(
     """One sigma per sample, log-uniform on [sigma_min, sigma_max]: every scale gets equal mass."""
     u = jax.random.uniform(key, (n,))
     return jnp.exp(jnp.log(sigma_min) + u * (jnp.log(sigma_max) - jnp.log(sigma_min)))
+
+
+def log_normal(
+    key: PRNGKeyArray, median: float | Float[ArrayLike, ""], spread: float | Float[ArrayLike, ""],
+    sigma_min: float | Float[ArrayLike, ""], sigma_max: float | Float[ArrayLike, ""], n: int
+) -> Float[Array, " n"]:
+    """One sigma per sample with ln sigma ~ N(ln median, spread^2) truncated to
+    [sigma_min, sigma_max] (Karras et al. 2022's training draw, kept inside the range the
+    network is trained and sampled on): most mass on the middle scales, where a denoiser's
+    errors show in samples, little on the finest and coarsest.
+
+    Arguments:
+        median: the median sigma before truncation (data units); spread: the standard
+            deviation of ln sigma (EDM: 1.2).
+    Returns:
+        (n,) sigmas in data units.
+    """
+    mu, lo, hi = jnp.log(median), jnp.log(sigma_min), jnp.log(sigma_max)
+    z = jax.random.truncated_normal(key, (lo - mu) / spread, (hi - mu) / spread, (n,))
+    return jnp.clip(jnp.exp(mu + spread * z), sigma_min, sigma_max)
 
 
 def nearest_level(sigmas: Float[ArrayLike, " L"], sigma: Float[ArrayLike, ""]) -> Int[Array, ""]:

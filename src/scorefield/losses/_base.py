@@ -22,10 +22,13 @@ class ObjectiveContext:
     Attributes:
         sigmas: (L,) the training grid of noise levels, descending (data units).
         sigma_min: the smallest level (data units), where fixed-level objectives train.
+        sigma_data: the data's standard deviation per coordinate (data units), where known;
+            scales that derive from it (the log-normal draw's median) need it.
     """
 
     sigmas: Any
     sigma_min: float
+    sigma_data: float | None = None
 
 
 class Objective(eqx.Module):

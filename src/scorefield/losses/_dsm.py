@@ -8,12 +8,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..nets._base import scores_on_grid
-from ..noise import log_uniform, random_levels
+from ..noise import log_normal, log_uniform, random_levels
 from .._errors import ConfigError
 from .._registry import Option
 from ._base import OBJECTIVES, Objective, ObjectiveContext
 
 Levels = Literal["all", "random", "continuous"]
+
+# EDM's median training sigma over the data's std: exp(P_mean = -1.2) / sigma_data = 0.5
+_EDM_MEDIAN = 0.6
 
 
 @OBJECTIVES.register
@@ -31,7 +34,10 @@ class DenoisingScoreMatching(Objective):
 
     `levels` chooses how sigma is drawn: "all" perturbs every sample once at every level of
     `sigmas` (the reference); "random" draws one level per sample; "continuous" draws one
-    sigma per sample log-uniformly between the smallest and largest of `sigmas`.
+    sigma per sample between the smallest and largest of `sigmas`, log-uniformly
+    (`sigma_draw` "log_uniform") or log-normally ("log_normal": ln sigma ~ N(ln
+    `sigma_median`, `sigma_spread`^2) truncated to the range, Karras et al. 2022; the median
+    defaults to 0.6 x the data's standard deviation, EDM's P_mean = -1.2 at sigma_data 0.5).
 
     `second_order` > 0 adds that weight times the second-order (Jacobian) term of
     :func:`second_order_residual` on the first `second_order_fraction` of each batch (one
@@ -47,6 +53,9 @@ class DenoisingScoreMatching(Objective):
     second_order: float = eqx.field(static=True, default=0.0)
     second_order_fraction: float = eqx.field(static=True, default=1.0)
     antithetic: bool = eqx.field(static=True, default=False)
+    sigma_draw: str = eqx.field(static=True, default="log_uniform")
+    sigma_median: float | None = eqx.field(static=True, default=None)
+    sigma_spread: float = eqx.field(static=True, default=1.2)
 
     name = "dsm"
     options = (
@@ -58,6 +67,12 @@ class DenoisingScoreMatching(Objective):
                low=0.0, low_open=True, high=1.0),
         Option("antithetic", bool, False, "perturb each sample twice, by +sigma z and -sigma z (half the distinct "
                "samples per batch; lower-variance gradients at small sigma)"),
+        Option("sigma_draw", str, "log_uniform", "with levels \"continuous\": sigma log-uniform on the range, "
+               "or log-normal around sigma_median (EDM)", choices=("log_uniform", "log_normal")),
+        Option("sigma_median", float, None, "log-normal draw: the median sigma (data units); default 0.6 x "
+               "the data's standard deviation", low=0.0, low_open=True),
+        Option("sigma_spread", float, 1.2, "log-normal draw: the standard deviation of ln sigma", low=0.0,
+               low_open=True),
     )
 
     def __post_init__(self):
@@ -67,12 +82,23 @@ class DenoisingScoreMatching(Objective):
         if self.antithetic and self.levels == "all":
             raise ConfigError("objective option antithetic needs levels \"random\" or \"continuous\" "
                               "(one sigma per sample), not \"all\"")
+        if self.sigma_draw != "log_uniform" and self.levels != "continuous":
+            raise ConfigError(f"objective option sigma_draw={self.sigma_draw!r} needs levels \"continuous\", "
+                              f"not {self.levels!r}")
 
     @classmethod
     def from_options(cls, context: ObjectiveContext, *, levels, second_order=0.0,
-                     second_order_fraction=1.0, antithetic=False) -> "DenoisingScoreMatching":
+                     second_order_fraction=1.0, antithetic=False, sigma_draw="log_uniform",
+                     sigma_median=None, sigma_spread=1.2) -> "DenoisingScoreMatching":
+        if sigma_draw == "log_normal" and sigma_median is None:
+            if context.sigma_data is None:
+                raise ConfigError("objective option sigma_draw=\"log_normal\" needs sigma_median, or data whose "
+                                  "standard deviation is known")
+            sigma_median = _EDM_MEDIAN * float(context.sigma_data)
         return cls(context.sigmas, levels=levels, second_order=float(second_order),
-                   second_order_fraction=float(second_order_fraction), antithetic=bool(antithetic))
+                   second_order_fraction=float(second_order_fraction), antithetic=bool(antithetic),
+                   sigma_draw=sigma_draw, sigma_median=None if sigma_median is None else float(sigma_median),
+                   sigma_spread=float(sigma_spread))
 
     def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray,
                  labels: Int[Array, " b"] | None = None) -> Float[Array, ""]:
@@ -95,6 +121,9 @@ class DenoisingScoreMatching(Objective):
             return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z)
         if self.levels == "random":
             sig = self.sigmas[random_levels(ks, len(self.sigmas), b)][:, None]
+        elif self.sigma_draw == "log_normal":
+            sig = log_normal(ks, self.sigma_median, self.sigma_spread, jnp.min(self.sigmas), jnp.max(self.sigmas),
+                             b)[:, None]
         else:
             sig = log_uniform(ks, jnp.min(self.sigmas), jnp.max(self.sigmas), b)[:, None]
         z = jax.random.normal(kz, sig.shape + x.shape[1:])

@@ -197,7 +197,8 @@ def build_model(config: TrainConfig, *, key: PRNGKeyArray) -> ScoreNet:
 
 def build_objective(config: TrainConfig) -> Objective:
     """The registered objective ``config.objective`` with its options from the config."""
-    context = ObjectiveContext(sigmas=sigmas(config), sigma_min=float(config.sigma_min))
+    context = ObjectiveContext(sigmas=sigmas(config), sigma_min=float(config.sigma_min),
+                               sigma_data=None if config.sigma_data == "auto" else float(config.sigma_data))
     return OBJECTIVES.get(config.objective).from_options(context, **component_options(config, "objective"))
 
 
