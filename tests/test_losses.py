@@ -184,3 +184,23 @@ def test_log_normal_median_defaults_to_edm_ratio_of_the_data_std():
     with pytest.raises(ConfigError, match="sigma_median"):
         OBJECTIVES.get("dsm").from_options(ObjectiveContext(sigmas=jnp.array([10.0, 0.01]), sigma_min=0.01),
                                            levels="continuous", sigma_draw="log_normal")
+
+
+def test_edm_weighting_multiplies_each_term_by_one_plus_sigma_over_sigma_data_squared():
+    from scorefield.losses import OBJECTIVES, ObjectiveContext
+
+    model = Linear(A, B)
+    x = jnp.array([[1.0, 2.0]])
+    sig = jnp.array([[0.5, 2.0]])
+    z = jnp.array([[[1.0, 0.0], [0.0, -1.0]]])
+    sd = 0.5
+    # the two terms of test_denoising_loss_matches_hand_computation, times 1 + (sig/sd)^2 = 2 and 17
+    hand = 0.5 * (2.0 * (0.6**2 + 4.2**2) + 17.0 * (0.9**2 + 1.2**2)) / 2
+    assert float(denoising_loss(model, x, sig, z, weight_std=sd)) == pytest.approx(hand, rel=1e-6)
+    ctx = ObjectiveContext(sigmas=jnp.array([10.0, 0.01]), sigma_min=0.01, sigma_data=sd)
+    obj = OBJECTIVES.get("dsm").from_options(ctx, levels="continuous", weighting="edm")
+    assert obj.weight_std == sd
+    assert OBJECTIVES.get("dsm").from_options(ctx, levels="continuous").weight_std is None
+    with pytest.raises(ConfigError, match="weighting"):
+        OBJECTIVES.get("dsm").from_options(ObjectiveContext(sigmas=jnp.array([10.0, 0.01]), sigma_min=0.01),
+                                           levels="continuous", weighting="edm")

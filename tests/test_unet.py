@@ -62,6 +62,21 @@ def test_the_score_is_exact_for_gaussian_data_at_initialisation_plus_a_small_cor
         np.testing.assert_allclose(np.asarray(_call(net, x, jnp.asarray(sigma))), np.asarray(want), rtol=1e-5, atol=1e-6)
 
 
+def test_precondition_scales_the_learned_correction_by_c_out_over_sigma():
+    # the same weights with and without preconditioning: the noise the network predicts is
+    # the Gaussian's exact noise g plus the correction r, or plus c r, c = sd / sqrt(sigma^2 + sd^2)
+    sd = 0.3
+    plain = UNet(SHAPE, channels=4, downsamples=1, data_std=sd, key=jax.random.PRNGKey(4))
+    pre = UNet(SHAPE, channels=4, downsamples=1, data_std=sd, precondition=True, key=jax.random.PRNGKey(4))
+    x = jax.random.uniform(jax.random.PRNGKey(5), (16,))
+    for sigma in (0.02, 0.3, 8.0):
+        g = sigma * (x - 0.5) / (sigma**2 + sd**2)
+        r_plain = -sigma * np.asarray(_call(plain, x, jnp.asarray(sigma))) - g
+        r_pre = -sigma * np.asarray(_call(pre, x, jnp.asarray(sigma))) - g
+        assert np.max(np.abs(r_plain)) > 1e-3
+        np.testing.assert_allclose(r_pre, sd / np.sqrt(sigma**2 + sd**2) * r_plain, rtol=2e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("levels", ["all", "continuous"])
 def test_dsm_with_labels_calls_the_network_with_each_label(levels):
     net = _net()

@@ -56,6 +56,7 @@ class DenoisingScoreMatching(Objective):
     sigma_draw: str = eqx.field(static=True, default="log_uniform")
     sigma_median: float | None = eqx.field(static=True, default=None)
     sigma_spread: float = eqx.field(static=True, default=1.2)
+    weight_std: float | None = eqx.field(static=True, default=None)
 
     name = "dsm"
     options = (
@@ -73,6 +74,9 @@ class DenoisingScoreMatching(Objective):
                "the data's standard deviation", low=0.0, low_open=True),
         Option("sigma_spread", float, 1.2, "log-normal draw: the standard deviation of ln sigma", low=0.0,
                low_open=True),
+        Option("weighting", str, "noise", "\"noise\": every sigma's noise-prediction error counts alike; "
+               "\"edm\": times (sigma^2 + sigma_data^2) / sigma_data^2, EDM's weighting (pair it with a "
+               "network whose output is scaled by c_out)", choices=("noise", "edm")),
     )
 
     def __post_init__(self):
@@ -89,16 +93,21 @@ class DenoisingScoreMatching(Objective):
     @classmethod
     def from_options(cls, context: ObjectiveContext, *, levels, second_order=0.0,
                      second_order_fraction=1.0, antithetic=False, sigma_draw="log_uniform",
-                     sigma_median=None, sigma_spread=1.2) -> "DenoisingScoreMatching":
+                     sigma_median=None, sigma_spread=1.2, weighting="noise") -> "DenoisingScoreMatching":
         if sigma_draw == "log_normal" and sigma_median is None:
             if context.sigma_data is None:
                 raise ConfigError("objective option sigma_draw=\"log_normal\" needs sigma_median, or data whose "
                                   "standard deviation is known")
             sigma_median = _EDM_MEDIAN * float(context.sigma_data)
+        weight_std = None
+        if weighting == "edm":
+            if context.sigma_data is None:
+                raise ConfigError("objective option weighting=\"edm\" needs data whose standard deviation is known")
+            weight_std = float(context.sigma_data)
         return cls(context.sigmas, levels=levels, second_order=float(second_order),
                    second_order_fraction=float(second_order_fraction), antithetic=bool(antithetic),
                    sigma_draw=sigma_draw, sigma_median=None if sigma_median is None else float(sigma_median),
-                   sigma_spread=float(sigma_spread))
+                   sigma_spread=float(sigma_spread), weight_std=weight_std)
 
     def __call__(self, model, x: Float[Array, "b d"], *, key: PRNGKeyArray,
                  labels: Int[Array, " b"] | None = None) -> Float[Array, ""]:
@@ -112,13 +121,13 @@ class DenoisingScoreMatching(Objective):
                 z = jax.random.normal(kz, (b, len(self.sigmas)) + x.shape[1:])
                 xt = x[:, None, :] + self.sigmas[:, None] * z
                 s = jax.vmap(jax.vmap(model, (0, 0, None)), (0, None, 0))(xt, self.sigmas, labels)
-                return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z)
+                return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z, self.weight_std)
         if self.levels == "all":
             z = jax.random.normal(kz, (b, len(self.sigmas)) + x.shape[1:])
             xt = x[:, None, :] + self.sigmas[:, None] * z
             # one shared grid of levels: networks may compute it faster than a vmap
             s = scores_on_grid(model, xt, self.sigmas)
-            return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z)
+            return _weighted_error(s, jnp.broadcast_to(self.sigmas, (b, len(self.sigmas))), z, self.weight_std)
         if self.levels == "random":
             sig = self.sigmas[random_levels(ks, len(self.sigmas), b)][:, None]
         elif self.sigma_draw == "log_normal":
@@ -142,12 +151,13 @@ class DenoisingScoreMatching(Objective):
             v = jax.random.rademacher(kv, z.shape, dtype=z.dtype)
             k = max(1, min(b, int(round(self.second_order_fraction * b))))
             if k == b:
-                return second_order_loss(model, x, sig, z, v, self.second_order, labels)
+                return second_order_loss(model, x, sig, z, v, self.second_order, labels, weight_std=self.weight_std)
             head = second_order_loss(model, x[:k], sig[:k], z[:k], v[:k], self.second_order,
-                                     None if labels is None else labels[:k], fraction=k / b)
-            tail = _first_order(model, x[k:], sig[k:], z[k:], None if labels is None else labels[k:])
+                                     None if labels is None else labels[:k], fraction=k / b,
+                                     weight_std=self.weight_std)
+            tail = _first_order(model, x[k:], sig[k:], z[k:], None if labels is None else labels[k:], self.weight_std)
             return head + (b - k) / b * tail
-        return _first_order(model, x, sig, z, labels)
+        return _first_order(model, x, sig, z, labels, self.weight_std)
 
 
 class _Labelled(eqx.Module):
@@ -160,14 +170,16 @@ class _Labelled(eqx.Module):
 
 
 def denoising_loss(
-    model, x: Float[Array, "b d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"]
+    model, x: Float[Array, "b d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"], *,
+    weight_std: float | None = None,
 ) -> Float[Array, ""]:
     """The sigma^2-weighted denoising loss for given perturbations, the deterministic core of
     :class:`DenoisingScoreMatching`: each sample x_b is perturbed at its k levels sig[b, k] by
-    x~ = x_b + sig z[b, k], and the loss is 0.5 * mean_{b,k} |sig s(x~, sig) + z|^2.
+    x~ = x_b + sig z[b, k], and the loss is 0.5 * mean_{b,k} |sig s(x~, sig) + z|^2, each term
+    times (sig^2 + weight_std^2) / weight_std^2 where `weight_std` is given (EDM's weighting).
     """
     xt = x[:, None, :] + sig[..., None] * z
-    return _weighted_error(jax.vmap(jax.vmap(model))(xt, sig), sig, z)
+    return _weighted_error(jax.vmap(jax.vmap(model))(xt, sig), sig, z, weight_std)
 
 
 def second_order_residual(model, xt: Float[Array, " d"], sig: Float[Array, ""], z: Float[Array, " d"],
@@ -196,7 +208,8 @@ def second_order_residual(model, xt: Float[Array, " d"], sig: Float[Array, ""], 
     return s, sig**2 * jnp.dot(v, jv) + jnp.dot(v, v) - jnp.dot(v, w) ** 2
 
 
-def second_order_loss(model, x, sig, z, v, weight: float, labels=None, fraction: float = 1.0) -> Float[Array, ""]:
+def second_order_loss(model, x, sig, z, v, weight: float, labels=None, fraction: float = 1.0,
+                      weight_std: float | None = None) -> Float[Array, ""]:
     """`fraction` x the first-order DSM loss plus `weight` x 0.5 mean r^2
     (`second_order_residual`), for per-sample sigmas ``sig`` (b, k), noise ``z`` and probes
     ``v`` (b, k, d). (`fraction`: the part of a larger batch these samples are.)"""
@@ -208,16 +221,22 @@ def second_order_loss(model, x, sig, z, v, weight: float, labels=None, fraction:
         def one(y, s_, z_, v_, lab):
             return second_order_residual(lambda a, b: model(a, b, lab), y, s_, z_, v_)
         s, r = jax.vmap(jax.vmap(one, (0, 0, 0, 0, None)))(xt, sig, z, v, labels)
-    return fraction * _weighted_error(s, sig, z) + weight * 0.5 * jnp.mean(r**2)
+    return fraction * _weighted_error(s, sig, z, weight_std) + weight * 0.5 * jnp.mean(r**2)
 
 
-def _first_order(model, x, sig, z, labels) -> Float[Array, ""]:
+def _first_order(model, x, sig, z, labels, weight_std=None) -> Float[Array, ""]:
     """`denoising_loss`, with each sample's label passed to the model where there are labels."""
     if labels is None:
-        return denoising_loss(model, x, sig, z)
+        return denoising_loss(model, x, sig, z, weight_std=weight_std)
     xt = x[:, None, :] + sig[..., None] * z
-    return _weighted_error(jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig, labels), sig, z)
+    return _weighted_error(jax.vmap(jax.vmap(model, (0, 0, None)), (0, 0, 0))(xt, sig, labels), sig, z, weight_std)
 
 
-def _weighted_error(s: Float[Array, "b k d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"]) -> Float[Array, ""]:
-    return 0.5 * jnp.mean(jnp.sum((sig[..., None] * s + z) ** 2, axis=-1))
+def _weighted_error(s: Float[Array, "b k d"], sig: Float[Array, "b k"], z: Float[Array, "b k d"],
+                    weight_std: float | None = None) -> Float[Array, ""]:
+    err = jnp.sum((sig[..., None] * s + z) ** 2, axis=-1)
+    if weight_std is not None:
+        # EDM's lambda(sigma) = 1 / c_out^2 on the denoiser's error: the network's raw output
+        # F then has a unit-variance target at every sigma
+        err = err * (1.0 + (sig / weight_std) ** 2)
+    return 0.5 * jnp.mean(err)

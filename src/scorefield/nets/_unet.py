@@ -222,6 +222,7 @@ class UNet(ScoreNet):
     n_classes: int = eqx.field(static=True)
     data_std: float = eqx.field(static=True)
     patch: int = eqx.field(static=True, default=1)
+    precondition: bool = eqx.field(static=True, default=False)
 
     frozen = ("freqs", "centre")
     conditional = True  # takes a label: net(x, sigma, label)
@@ -231,15 +232,19 @@ class UNet(ScoreNet):
         Option("downsamples", int, 2, "number of halvings of the resolution (depth of the U)", low=0, high=6),
         Option("blocks", int, 1, "residual blocks per resolution", low=1, high=8),
         Option("attention", bool, False, "self-attention at the lowest resolution"),
-        Option("data_std", float, 0.5, "std of the data per pixel assumed by the input scaling", low=0, low_open=True),
+        Option("data_std", float, 0.5, "std of the data per pixel assumed by the input scaling (\"auto\": the "
+               "data's, sigma_data)", low=0, low_open=True, special=("auto",)),
         Option("patch", int, 1, "side p of the pixel blocks folded into channels: the U-Net runs at (H/p, W/p) "
                "on C*p*p channels (lossless; p must divide H and W; 1: full resolution; \"auto\": 2 for even "
                "sides of at least 28 pixels, else 1)", low=1, high=16, special=("auto",)),
+        Option("precondition", bool, False, "scale the learned correction to the noise by c = data_std / "
+               "sqrt(sigma^2 + data_std^2), EDM's c_out / sigma, so that its target has unit variance at every "
+               "sigma (pair it with objective option weighting \"edm\")"),
     )
 
     @classmethod
     def from_options(cls, context: NetContext, *, channels, downsamples, blocks, attention, data_std,
-                     patch=1) -> "UNet":
+                     patch=1, precondition=False) -> "UNet":
         shape = getattr(context, "image_shape", None)
         if shape is None:
             side = math.isqrt(context.dim)
@@ -247,13 +252,15 @@ class UNet(ScoreNet):
                 raise ConfigError(f"net \"unet\" is for image data in pixel space (mnist-digits, mnist-digits-idx:..., "
                                   f"image-folder:...); this data has dimension {context.dim} and no image shape")
             shape = (1, side, side)
+        if data_std == "auto":
+            data_std = 0.5 if context.sigma_data is None else float(context.sigma_data)
         return cls(tuple(shape), channels=channels, downsamples=downsamples, blocks=blocks, attention=attention,
                    n_classes=int(getattr(context, "n_classes", 0) or 0), data_std=data_std, patch=patch,
-                   centre=context.centre, key=context.key)
+                   precondition=precondition, centre=context.centre, key=context.key)
 
     def __init__(self, image_shape, *, channels: int = 32, downsamples: int = 2, blocks: int = 1,
                  attention: bool = False, n_classes: int = 0, data_std: float = 0.5, patch: int | str = 1,
-                 centre: Float[Array, " d"] | None = None, sigma_features: int = 16, key: PRNGKeyArray):
+                 precondition: bool = False, centre: Float[Array, " d"] | None = None, sigma_features: int = 16, key: PRNGKeyArray):
         """Arguments:
             image_shape: (C, H, W) of one image; the input is its row-major flattening.
             channels, downsamples, blocks, attention: width and depth (see `options`).
@@ -263,6 +270,8 @@ class UNet(ScoreNet):
                 convolution and unfolded after the last (`space_to_depth`), so that the U-Net
                 runs at (H/p, W/p) on C*p*p channels; p must divide H and W. "auto":
                 `auto_patch` of the image shape.
+            precondition: scale the learned correction by data_std / sqrt(sigma^2 + data_std^2)
+                (EDM's preconditioning; False: the correction is the raw output).
             centre: (C*H*W,) subtracted first (default 0.5, mid-grey).
             key: split so that every part has its own randomness.
         """
@@ -273,6 +282,7 @@ class UNet(ScoreNet):
                               f"height {h} and width {w} (1: no folding of pixel blocks into channels)")
         self.image_shape = (c, h, w)
         self.patch = p
+        self.precondition = bool(precondition)
         self.n_classes = int(n_classes)
         self.data_std = float(data_std)
         self.freqs = sigma_frequencies(sigma_features)
@@ -332,6 +342,8 @@ class UNet(ScoreNet):
         if self.patch > 1:
             z = depth_to_space(z, self.patch)
         z = z.reshape(-1)
+        if self.precondition:
+            z = z * (self.data_std * scale)
         z = z + sigma * scale**2 * u  # the exact noise for Gaussian data N(centre, data_std^2 I)
         return -z / sigma
 
