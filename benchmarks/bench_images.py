@@ -56,7 +56,7 @@ def main():
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--evals", type=int, default=3)
     p.add_argument("--per-label", type=int, default=100)
-    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--guidance", type=float, default=1.5)
     p.add_argument("--sampler", default="heun")
     p.add_argument("--nfe", type=int, default=30)
     p.add_argument("--out", default="/tmp/bench_images")
