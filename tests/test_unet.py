@@ -276,3 +276,30 @@ def test_patch_2_is_the_patch_1_unet_on_the_folded_image_and_bad_patches_are_ref
     assert str(e.value).count(".") == 0 and "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="patch=0"):
         NETS.resolve("unet", {"patch": 0})
+
+
+def test_sample_label_uses_the_runs_guidance_unless_told_and_bad_guidance_is_refused(tmp_path, monkeypatch):
+    import types
+
+    import scorefield.train
+    from scorefield._errors import ConfigError, InputError
+    from scorefield.train import TrainConfig, preset
+
+    assert preset("images", data="mnist-digits").guidance == 1.5
+    assert TrainConfig(data="mnist-digits").guidance == 1.0
+    with pytest.raises(ConfigError, match="guidance"):
+        TrainConfig(data="mnist-digits", guidance=float("nan")).validate()
+    # the command line's plumbing, without a trained network: a run whose config says 3
+    asked = []
+
+    def score_fn(*, ema, label, guidance):
+        asked.append((label, guidance))
+        raise InputError("stub run: stop here")
+
+    stub = types.SimpleNamespace(config=types.SimpleNamespace(guidance=3.0), check_label=lambda *a: None,
+                                 score_fn=score_fn)
+    monkeypatch.setattr(scorefield.train, "load_run", lambda path: stub)
+    for extra in ([], ["--guidance", "0.5"]):
+        r = _cli("sample", "--run", "run", "--n", "4", "--out", "s.npy", "--label", "1", *extra, cwd=tmp_path)
+        assert r.returncode == 2 and "stub run" in r.stderr
+    assert asked == [(1, 3.0), (1, 0.5)]

@@ -329,7 +329,7 @@ def _samples(args, run_dir):
 
 def _fresh_images(args, r, dataset, n: int, *, per_label_max: int = 10, trajectory_every: int | None = None):
     """Fresh image samples of the run's own sampler: for a class-conditional run
-    max(1, min(per_label_max, n // n_classes)) of every label (guidance 1; one compilation
+    max(1, min(per_label_max, n // n_classes)) of every label (the run's guidance; one compilation
     for all labels), label-major; else n. Returns (samples in image units (N, D),
     per-label count or None, sampler, trajectory (F, N, D) in image units or None)."""
     import numpy as np
@@ -344,7 +344,7 @@ def _fresh_images(args, r, dataset, n: int, *, per_label_max: int = 10, trajecto
     else:
         per, labels, keys = None, [None], [seed_key(args.seed)]
     res = sample_by_label(r, sampler, keys, labels=labels, n=n if per is None else per, init=init, ema=args.ema,
-                          trajectory_every=trajectory_every)
+                          trajectory_every=trajectory_every, guidance=r.config.guidance)
     x = to_image_units(np.concatenate([q.samples for q in res]))
     traj = None
     if trajectory_every is not None:
@@ -354,7 +354,7 @@ def _fresh_images(args, r, dataset, n: int, *, per_label_max: int = 10, trajecto
 
 def _image_samples(args, r, dataset, given, path):
     """A grid of image samples: the file's (10 a row), or fresh ones of the run's sampler,
-    one row per label for a class-conditional run (its guidance weight 1)."""
+    one row per label for a class-conditional run (at the run's guidance weight)."""
     from pathlib import Path
 
     from .. import plot

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     c = p.add_argument_group("class-conditional runs (labelled image data)")
     c.add_argument("--label", type=int, metavar="L", help="draw digits of label L (default: unconditional)")
     c.add_argument("--guidance", type=float, default=None, metavar="W",
-                   help="classifier-free guidance weight: s_u + W (s_L - s_u); 0 unconditional, 1 conditional (default 1)")
+                   help="classifier-free guidance weight: s_u + W (s_L - s_u); 0 unconditional, 1 conditional (default: the run's config key guidance, 1.5 for preset images, else 1)")
     g = p.add_argument_group("run")
     g.add_argument("--chunk-size", type=positive_int, default=65536, help="particles per compiled call (default 65536)")
     g.add_argument("--trajectory", metavar="FILE.npy", help="also write positions (F, N, D) every --trajectory-every steps")
@@ -178,11 +178,11 @@ def run(args) -> int:
             raise InputError(f"--guidance {args.guidance:g} needs --label L (guidance sharpens a label)")
         if args.guidance is not None and not np.isfinite(args.guidance):
             raise InputError(f"--guidance {args.guidance} must be a finite number (0 unconditional, 1 conditional)")
-        score_fn = run_.score_fn(ema=True, label=args.label,
-                                 guidance=1.0 if args.guidance is None else args.guidance)
+        weight = run_.config.guidance if args.guidance is None else args.guidance
+        score_fn = run_.score_fn(ema=True, label=args.label, guidance=weight)
         context = sampler_context(run_.config, model=run_.ema_model)  # an energy network's log-density too
         context = dataclasses.replace(context, sigma_max=smax or context.sigma_max, sigma_min=smin or context.sigma_min)
-        source = f"run {args.run}"
+        source = f"run {args.run}" + ("" if args.label is None else f", label {args.label}, guidance {weight:g}")
     else:
         if args.label is not None or args.guidance is not None:
             raise InputError("--label and --guidance apply to a class-conditional run (--run RUN); "

@@ -135,6 +135,9 @@ class TrainConfig:
     # class-conditional training (labelled image data, a network that takes labels): the
     # probability that a label is replaced by "no label" (classifier-free guidance)
     label_dropout: float = 0.1
+    # the guidance weight W that `scorefield sample --label L` and `plot samples` use unless
+    # told otherwise: s_u + W (s_L - s_u) (1: the conditional score)
+    guidance: float = 1.0
     # keys replacing the values above on point data of dimension >= 3 (not image data in
     # pixel space), applied by train.resolve; a key the user sets (a preset override, a
     # flag, a config-file key, TrainConfig.replace) leaves the table. resolve empties the
@@ -212,6 +215,10 @@ class TrainConfig:
             raise ConfigError(f"{source}: grad_clip={self.grad_clip!r} must be >= 0 (0 disables clipping)")
         if not (isinstance(self.label_dropout, (int, float)) and 0.0 <= self.label_dropout < 1.0):
             raise ConfigError(f"{source}: label_dropout={self.label_dropout!r} must be in [0, 1)")
+        if not (isinstance(self.guidance, (int, float)) and not isinstance(self.guidance, bool)
+                and math.isfinite(self.guidance) and self.guidance >= 0):
+            raise ConfigError(f"{source}: guidance={self.guidance!r} must be a finite number >= 0 "
+                              "(0 unconditional, 1 conditional)")
         if self.image_shape is not None and not (isinstance(self.image_shape, (list, tuple)) and len(self.image_shape) == 3
                                                  and all(isinstance(v, int) and v >= 1 for v in self.image_shape)):
             raise ConfigError(f"{source}: image_shape={self.image_shape!r} must be [C, H, W] (positive integers) or left out")
@@ -382,7 +389,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         objective_options={"weighting": "edm"},
         batch_size=64, steps=700, lr=2e-3, lr_schedule="cosine", warmup_steps=100,
         grad_clip=1.0, ema_decay=0.999, label_dropout=0.1, steps_per_call=50, log_every=50, checkpoint_every=500,
-        sampler={"name": "heun", "nfe": 30},
+        sampler={"name": "heun", "nfe": 30}, guidance=1.5,
     ),
     # Seconds, for tests and `demo --fast`.
     "fast": dict(
