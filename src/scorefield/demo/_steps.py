@@ -390,8 +390,9 @@ IMAGE_RUN_DIR = "images_run"
 # halving on 7x7 digits, 400 steps of batch 64: the step took 97 CPU s (BENCHMARKS.md section 8).
 # With the preset's EDM preconditioning its guided digits are read as their label 87% of
 # the time against 24% without (500 samples, guidance 2, Heun 10; BENCHMARKS.md section 8).
-IMAGE_RECIPE = dict(net_options={"channels": 8, "downsamples": 1, "precondition": True, "data_std": "auto"}, steps=400, batch_size=64, steps_per_call=100,
-                    log_every=100, checkpoint_every=400, warmup_steps=20, lr=3e-3,
+IMAGE_RECIPE = dict(net_options={"channels": 8, "downsamples": 1, "precondition": True, "data_std": "auto"},
+                    steps=400, batch_size=64, steps_per_call=100, log_every=100, checkpoint_every=400,
+                    warmup_steps=20, lr=3e-3,
                     sampler={"name": "heun", "nfe": 10})
 IMAGE_GUIDANCE = 2.0
 

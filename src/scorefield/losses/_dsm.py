@@ -94,16 +94,14 @@ class DenoisingScoreMatching(Objective):
     def from_options(cls, context: ObjectiveContext, *, levels, second_order=0.0,
                      second_order_fraction=1.0, antithetic=False, sigma_draw="log_uniform",
                      sigma_median=None, sigma_spread=1.2, weighting="noise") -> "DenoisingScoreMatching":
+        def data_std(needs: str) -> float:
+            if context.sigma_data is None:
+                raise ConfigError(f"objective option {needs} data whose standard deviation is known")
+            return float(context.sigma_data)
+
         if sigma_draw == "log_normal" and sigma_median is None:
-            if context.sigma_data is None:
-                raise ConfigError("objective option sigma_draw=\"log_normal\" needs sigma_median, or data whose "
-                                  "standard deviation is known")
-            sigma_median = _EDM_MEDIAN * float(context.sigma_data)
-        weight_std = None
-        if weighting == "edm":
-            if context.sigma_data is None:
-                raise ConfigError("objective option weighting=\"edm\" needs data whose standard deviation is known")
-            weight_std = float(context.sigma_data)
+            sigma_median = _EDM_MEDIAN * data_std("sigma_draw=\"log_normal\" needs sigma_median, or")
+        weight_std = data_std("weighting=\"edm\" needs") if weighting == "edm" else None
         return cls(context.sigmas, levels=levels, second_order=float(second_order),
                    second_order_fraction=float(second_order_fraction), antithetic=bool(antithetic),
                    sigma_draw=sigma_draw, sigma_median=None if sigma_median is None else float(sigma_median),
