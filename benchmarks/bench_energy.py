@@ -113,14 +113,15 @@ def main() -> None:
 
         e = runs["energy"]
         ctx = energy_context(e)
+        x_pc = {}
         for net in ("auto", "energy"):
             sampler, init = runs[net].sampler()
-            quality(net, "pc (recipe)", sampler, init)
+            x_pc[net] = quality(net, "pc (recipe)", sampler, init)
         amala = S.SAMPLERS.build("amala", ctx, dict(levels=args.amala_levels, steps_per_level=args.amala_steps))
         x_amala = quality("energy", f"amala {args.amala_levels}x{args.amala_steps}", amala)
         # MALA at the smallest level (its step adapted per chain in the first half of the
         # steps, the CLI's default), started (a) from the prior N(centre, sigma_max^2 I), (b)
-        # from annealed MALA's samples: MALA alone at sigma_min against MALA as a
+        # from annealed MALA's samples, (c) from PC's: MALA alone at sigma_min against MALA as a
         # Metropolis-corrected finish. (BENCHMARKS.md section 7's rows used the fixed step
         # 0.5 sigma_min^2.)
         sigma_min = float(ctx.sigma_min)
@@ -129,6 +130,8 @@ def main() -> None:
                 init=ctx.prior(ctx.sigma_max))
         quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the amala samples", mala,
                 init=np.asarray(x_amala))
+        quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the pc samples", mala,
+                init=np.asarray(x_pc["energy"]))
 
         if args.mixture_steps:
             mix = load("toy:ncsn-mixture")

@@ -250,3 +250,33 @@ def test_metropolis_chains_adapt_their_step_unless_given(name, opts):
             assert acc > 0.3, acc  # the mean over warm-up and sampling
         else:
             assert acc < 0.05 and "collapsed" in S.acceptance_summary(s, r.acceptance), acc
+
+
+def test_the_presets_energy_values_apply_to_energy_networks_only_and_yield_to_the_users():
+    from scorefield.data import load
+    from scorefield import ConfigError
+    from scorefield.train import PRESETS, preset, resolve
+
+    table = PRESETS["default"]["energy"]
+    assert table and all(PRESETS["default"][k] != v for k, v in table.items())  # it changes each key it holds
+    data = load("mnist")
+    cfg = resolve(preset("default", data="mnist", net="energy"), data)
+    assert {k: getattr(cfg, k) for k in table} == table and cfg.energy == {}
+    assert cfg.dim_rule.startswith("net energy: ") and all(f"{k} {v}" in cfg.dim_rule for k, v in table.items())
+    again = resolve(cfg, data)  # resolving again (a resolved config, from config.json) changes nothing
+    assert {k: getattr(again, k) for k in table} == table and again.dim_rule == cfg.dim_rule
+    # the score network resolves as without the table
+    plain = resolve(preset("default", data="mnist"), data).to_dict()
+    assert plain == resolve(preset("default", data="mnist", energy={}), data).to_dict()
+    assert all(plain[k] == PRESETS["default"][k] for k in table) and plain["dim_rule"] == ""
+    # a key the user sets wins: a preset override, or TrainConfig.replace
+    key, value = next(iter(table.items()))
+    other = PRESETS["default"][key]
+    mine = resolve(preset("default", data="mnist", net="energy", **{key: other}), data)
+    assert getattr(mine, key) == other and f"{key} {value}" not in mine.dim_rule
+    mine = resolve(preset("default", data="mnist", net="energy").replace(**{key: other}), data)
+    assert getattr(mine, key) == other
+    with pytest.raises(ConfigError, match="energy has key"):
+        preset("default", energy={"net": "grid"})
+    with pytest.raises(ConfigError, match="lr"):
+        preset("default", energy={"lr": -1.0})

@@ -103,7 +103,7 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
 
     from .._registry import OptionError
     from ..train import TrainConfig
-    from ..train._config import without_keys
+    from ..train._config import RULE_TABLES, without_keys
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     registries = {"net": _nets(), "objective": _objectives()}
@@ -129,8 +129,9 @@ def _component_flags(args: argparse.Namespace, values: dict, *, net: str | None 
         for k, v in flags.items():
             if k in fields:
                 out[k] = v
-                if k in (out.get("high_dim") or {}):  # a flag given wins on every dimension
-                    out["high_dim"] = without_keys(out["high_dim"], (k,))
+                for rules in RULE_TABLES:  # a flag given wins on every dimension and network
+                    if k in (out.get(rules) or {}):
+                        out[rules] = without_keys(out[rules], (k,))
             else:
                 table[k] = v
         if table:

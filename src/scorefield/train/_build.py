@@ -41,6 +41,8 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     changes: dict = {"dim": dim}
     if config.high_dim:  # the recipe's values for point data of dimension >= 3, applied first
         config = _apply_high_dim(config, dim, getattr(dataset, "image_shape", None))
+    if config.energy:
+        config = _apply_energy(config)
     if config.centre == "auto":
         changes["centre"] = [float(c) for c in x.mean(axis=0)]
     elif len(config.centre) != dim:
@@ -88,6 +90,17 @@ def _apply_high_dim(config: TrainConfig, dim: int, image_shape) -> TrainConfig:
     rule = f"dimension {dim} >= 3: {what} (the preset's high_dim values for point data)"
     return TrainConfig.from_dict({**config.to_dict(), **table, "high_dim": {}, "dim_rule": rule},
                                  source="high_dim")
+
+
+def _apply_energy(config: TrainConfig) -> TrainConfig:
+    """The config with its `energy` table applied where the network is "energy", the table
+    emptied either way, and `dim_rule` saying what was applied (after any high_dim rule)."""
+    table = dict(config.energy)
+    if config.net != "energy":
+        return dataclasses.replace(config, energy={})
+    what = ", ".join(f"{k} {v}" for k, v in table.items())
+    rule = "; ".join(r for r in (config.dim_rule, f"net energy: {what} (the preset's values for energy networks)") if r)
+    return TrainConfig.from_dict({**config.to_dict(), **table, "energy": {}, "dim_rule": rule}, source="energy")
 
 
 def _aligned_cube(centre: list, half_width: float, config: TrainConfig, dataset) -> dict:

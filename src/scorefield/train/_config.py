@@ -73,7 +73,8 @@ class TrainConfig:
     in pixel space, "grid" for data of dimension 1 or 2 and "resmlp" above. `centre =
     "auto"` is the mean of a data sample, `sigma_data = "auto"` its RMS deviation from it.
     `high_dim` (a preset's table of keys) replaces those keys' values on point data of
-    dimension >= 3, except keys the user sets; `dim_rule` records what was applied.
+    dimension >= 3, and `energy` on runs whose network is "energy", except keys the user
+    sets; `dim_rule` records what was applied.
     """
 
     data: str = "mnist"
@@ -143,7 +144,9 @@ class TrainConfig:
     # flag, a config-file key, TrainConfig.replace) leaves the table. resolve empties the
     # table and records what it applied in dim_rule.
     high_dim: dict = field(default_factory=dict)
-    dim_rule: str = ""  # filled by resolve: the high_dim values applied, and why
+    # keys replacing the values above when the network is "energy" (the same rules as high_dim)
+    energy: dict = field(default_factory=dict)
+    dim_rule: str = ""  # filled by resolve: the high_dim and energy values applied, and why
     # resolved at the start of training; None until then
     dim: int | None = None
     image_shape: list | None = None  # [C, H, W] for image data in pixel space
@@ -153,10 +156,13 @@ class TrainConfig:
     data_file: Any = None
 
     def replace(self, **changes) -> "TrainConfig":
-        """A copy with `changes` (validated); a changed key leaves the `high_dim` table, so
-        that a value set here is not replaced on data of dimension >= 3."""
-        if self.high_dim and "high_dim" not in changes and set(changes) & set(self.high_dim):
-            changes["high_dim"] = without_keys(self.high_dim, changes)
+        """A copy with `changes` (validated); a changed key leaves the `high_dim` and
+        `energy` tables, so that a value set here is not replaced on data of dimension >= 3
+        or for an energy network."""
+        for name in RULE_TABLES:
+            table = getattr(self, name)
+            if table and name not in changes and set(changes) & set(table):
+                changes[name] = without_keys(table, changes)
         return dataclasses.replace(self, **changes).validate()
 
     def to_dict(self) -> dict[str, Any]:
@@ -247,7 +253,8 @@ class TrainConfig:
         if self.net == "grid" and self.dim is not None and self.dim > 3:
             raise ConfigError(f"{source}: net=\"grid\" is for data of dimension 1 to 3 (here {self.dim}); use net=\"sigma\"")
         _validate_sampler(self.sampler, source)
-        _validate_high_dim(self, source)
+        for name in RULE_TABLES:
+            _validate_rule_table(self, name, source)
         for kind in ("net", "objective"):
             if getattr(self, kind) != "auto":
                 try:
@@ -285,23 +292,27 @@ def _validate_ranges(c: "TrainConfig", source: str) -> None:
                           "(dim is the data's dimension)")
 
 
-# keys a high_dim table may not hold: what the data, the run or resolve itself set
-_NOT_HIGH_DIM = ("data", "dim", "high_dim", "dim_rule", "sigma_rule", "image_shape", "n_classes", "data_file",
-                 "injected", "seed")
+# tables of keys that resolve applies where their condition holds: high_dim on point data
+# of dimension >= 3, energy when the network is "energy"
+RULE_TABLES = ("high_dim", "energy")
+# keys a rule table may not hold: what the data, the run or resolve itself set
+_NOT_IN_RULES = ("data", "dim", "dim_rule", "sigma_rule", "image_shape", "n_classes", "data_file",
+                 "injected", "seed", "net") + RULE_TABLES
 
 
-def _validate_high_dim(c: "TrainConfig", source: str) -> None:
-    """The high_dim table: known keys, each value valid where it would be applied."""
-    if not isinstance(c.high_dim, dict):
-        raise ConfigError(f"{source}: high_dim must be a table of configuration keys")
-    if not c.high_dim:
+def _validate_rule_table(c: "TrainConfig", name: str, source: str) -> None:
+    """A rule table (high_dim, energy): known keys, each value valid where it would be applied."""
+    table = getattr(c, name)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: {name} must be a table of configuration keys")
+    if not table:
         return
-    names = {f.name for f in dataclasses.fields(c)} - set(_NOT_HIGH_DIM)
-    bad = sorted(set(c.high_dim) - names)
+    names = {f.name for f in dataclasses.fields(c)} - set(_NOT_IN_RULES)
+    bad = sorted(set(table) - names)
     if bad:
-        raise ConfigError(f"{source}: high_dim has key(s) {', '.join(bad)} that it cannot set; it takes "
+        raise ConfigError(f"{source}: {name} has key(s) {', '.join(bad)} that it cannot set; it takes "
                           "training keys such as steps, batch_size, second_order")
-    TrainConfig.from_dict({**c.to_dict(), **c.high_dim, "high_dim": {}}, source=f"{source} (high_dim)")
+    TrainConfig.from_dict({**c.to_dict(), **table, name: {}}, source=f"{source} ({name})")
 
 
 def _validate_sampler(s: Any, source: str) -> None:
@@ -374,6 +385,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 12,000 steps with it, in about 2/3 of the CPU time; batch 256 was not: 0.8% outside
         # every 3-sigma shell at D = 32). Applied by train.resolve, recorded in dim_rule.
         high_dim={"steps": 9000, "second_order": 0.0},
+        # net = "energy": no second-order term (it differentiates through the energy's third
+        # derivative: slower per step, and worse, hist_tv 0.140 -> 0.088 at 2,000 steps) and a
+        # lower learning rate (hist_tv at 10,000 0.062 -> 0.057 at 14,000 steps; BENCHMARKS.md 7)
+        energy={"second_order": 0.0, "lr": 3e-3},
     ),
     # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
     # class-conditional where the data have labels (10% of labels dropped for guidance),
@@ -416,16 +431,18 @@ def without_keys(table: dict[str, Any], keys) -> dict[str, Any]:
 def merge_preset(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """`base` (a preset's keys) updated by `overrides` (the user's); the preset's per-sample
     sigma terms are left out where the result has levels = "all" and the user did not set them,
-    and the keys the user sets leave the preset's `high_dim` table."""
+    and the keys the user sets leave the preset's rule tables (`high_dim`, `energy`)."""
     d = {**base, **overrides}
-    if base.get("high_dim") and "high_dim" not in overrides:  # the user's keys win on every dimension
-        d["high_dim"] = without_keys(base["high_dim"], overrides)
+    for name in RULE_TABLES:
+        if base.get(name) and name not in overrides:  # the user's keys win everywhere
+            d[name] = without_keys(base[name], overrides)
     if d.get("levels") == "all":
         for k in _PER_SAMPLE_SIGMA_KEYS:
             if k in base and k not in overrides:
                 del d[k]
-        if d.get("high_dim") and "high_dim" not in overrides:
-            d["high_dim"] = without_keys(d["high_dim"], _PER_SAMPLE_SIGMA_KEYS)
+        for name in RULE_TABLES:
+            if d.get(name) and name not in overrides:
+                d[name] = without_keys(d[name], _PER_SAMPLE_SIGMA_KEYS)
     return d
 
 
