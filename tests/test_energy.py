@@ -258,7 +258,8 @@ def test_the_presets_energy_values_apply_to_energy_networks_only_and_yield_to_th
     from scorefield.train import PRESETS, preset, resolve
 
     table = PRESETS["default"]["energy"]
-    assert table and all(PRESETS["default"][k] != v for k, v in table.items())  # it changes each key it holds
+    base = preset("default").to_dict()  # the preset's values and TrainConfig's defaults
+    assert table and all(base[k] != v for k, v in table.items())  # it changes each key it holds
     data = load("mnist")
     cfg = resolve(preset("default", data="mnist", net="energy"), data)
     assert {k: getattr(cfg, k) for k in table} == table and cfg.energy == {}
@@ -268,10 +269,10 @@ def test_the_presets_energy_values_apply_to_energy_networks_only_and_yield_to_th
     # the score network resolves as without the table
     plain = resolve(preset("default", data="mnist"), data).to_dict()
     assert plain == resolve(preset("default", data="mnist", energy={}), data).to_dict()
-    assert all(plain[k] == PRESETS["default"][k] for k in table) and plain["dim_rule"] == ""
+    assert all(plain[k] == base[k] for k in table) and plain["dim_rule"] == ""
     # a key the user sets wins: a preset override, or TrainConfig.replace
     key, value = next(iter(table.items()))
-    other = PRESETS["default"][key]
+    other = base[key]
     mine = resolve(preset("default", data="mnist", net="energy", **{key: other}), data)
     assert getattr(mine, key) == other and f"{key} {value}" not in mine.dim_rule
     mine = resolve(preset("default", data="mnist", net="energy").replace(**{key: other}), data)

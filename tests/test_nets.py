@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from scorefield.nets import GridNet, ReferenceNet, SigmaNet, trainable
-from scorefield.nets._grid import _interpolate
+from scorefield._errors import ConfigError
+from scorefield.nets._grid import _interpolate, _interpolate_quadratic
 from scorefield.nets._trig import sincos_turns
 from scorefield.noise import geometric
 
@@ -37,10 +38,37 @@ def test_multilinear_interpolation_is_exact_for_affine_functions():
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
 
 
+def test_quadratic_blend_reproduces_affine_functions_and_has_a_continuous_gradient():
+    r = 9
+    i, j = np.meshgrid(np.arange(r), np.arange(r), indexing="ij")
+    t_i, t_j = i / (r - 1), j / (r - 1)
+    affine = jnp.asarray(np.stack([2 * t_i - 3 * t_j + 0.5, t_i + t_j], -1), jnp.float32)
+    pts = jax.random.uniform(jax.random.PRNGKey(0), (100, 2))  # the edge cells included
+    got = jax.vmap(lambda t: _interpolate_quadratic(affine, t))(pts)
+    want = np.stack([2 * pts[:, 0] - 3 * pts[:, 1] + 0.5, pts[:, 0] + pts[:, 1]], -1)
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+    # across the points where the blend's support moves (half-way between grid points) the
+    # gradient of a random grid's blend is continuous; the multilinear blend's jumps across
+    # grid points (the check can fail: it does for the multilinear blend)
+    grid = jax.random.normal(jax.random.PRNGKey(1), (r, r, 1))
+    eps = 1e-4 / (r - 1)
+
+    def jump(blend, at):
+        g = jax.grad(lambda a: blend(grid, jnp.stack([a, jnp.float32(0.37)]))[0])
+        return abs(float(g(jnp.float32(at + eps))) - float(g(jnp.float32(at - eps))))
+
+    for k in range(1, r - 1):
+        assert jump(_interpolate_quadratic, (k + 0.5) / (r - 1)) < 1e-2
+    assert max(jump(_interpolate, k / (r - 1)) for k in range(1, r - 1)) > 0.5
+    with pytest.raises(ConfigError, match="at least 3 points"):
+        GridNet(2, resolutions=(2, 8), blend="quadratic", key=jax.random.PRNGKey(0))
+
+
 @pytest.mark.parametrize("make", [
     lambda k: ReferenceNet(2, geometric(1.0, 1e-4, 30), key=k),
     lambda k: SigmaNet(3, key=k),
     lambda k: GridNet(2, key=k),
+    lambda k: GridNet(2, blend="quadratic", key=k),
 ])
 def test_networks_map_one_example_and_vmap(make):
     net = make(jax.random.PRNGKey(0))

@@ -11,7 +11,7 @@ from .._errors import ConfigError
 from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
-from ._grid import _interpolate
+from ._grid import BLENDS, check_blend
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -28,7 +28,9 @@ class EnergyNet(ScoreNet):
     where g is the scalar output of a score network's trunk (the FiLM MLP of the
     continuous-sigma networks) on the features of a backbone: the multi-resolution feature
     grids of :class:`GridNet` (``backbone="grid"``, D <= 3) or the random Fourier features of
-    :class:`SigmaNet` (``backbone="fourier"``). Dividing by sigma keeps the trunk's gradient,
+    :class:`SigmaNet` (``backbone="fourier"``). The recipe blends the grid points with a
+    quadratic B-spline (``blend="quadratic"``): a multilinear blend's gradient jumps at every
+    grid line, and so would the score. Dividing by sigma keeps the trunk's gradient,
     sigma * s, O(1) at every level, as the score networks' output / sigma does. The prior
     term is the exact energy of Gaussian data of standard deviation `prior_scale` per
     coordinate; the trunk starts near 0, so training starts from that Gaussian, and far
@@ -40,6 +42,7 @@ class EnergyNet(ScoreNet):
     """
 
     backbone: str = eqx.field(static=True)
+    blend: str = eqx.field(static=True)
     grids: tuple[Float[Array, "..."], ...]
     b: Float[Array, "f d"]
     freqs: Float[Array, " k"]
@@ -55,6 +58,8 @@ class EnergyNet(ScoreNet):
         Option("energy_backbone", str, "auto", "features of the energy network: grid (feature grids, D <= 3), "
                "fourier (random Fourier features) or auto (grid for D <= 2, else fourier)", choices=("auto",) + BACKBONES),
         Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
+        Option("grid_blend", str, "linear", "how the energy's grid features blend the grid points: linear "
+               "(multilinear) or quadratic (a C^1 B-spline: a continuous score)", choices=tuple(BLENDS)),
         Option("grid_features", int, 4, "features stored at each grid point", low=1),
         Option("n_features", int, 128, "random Fourier frequencies (2 n_features features)", low=1),
         Option("feature_scale", float, 8.0, "std of the frequencies, cycles per data unit", low=0, low_open=True),
@@ -63,7 +68,7 @@ class EnergyNet(ScoreNet):
     )
 
     @classmethod
-    def from_options(cls, context: NetContext, *, energy_backbone, grid_resolutions, grid_features, n_features,
+    def from_options(cls, context: NetContext, *, energy_backbone, grid_resolutions, grid_blend, grid_features, n_features,
                      feature_scale, width, depth) -> "EnergyNet":
         backbone = ("grid" if context.dim <= 2 else "fourier") if energy_backbone == "auto" else energy_backbone
         if backbone == "grid" and context.dim > 3:
@@ -71,7 +76,7 @@ class EnergyNet(ScoreNet):
                               f"(here {context.dim}); use energy_backbone=\"fourier\"")
         if context.half_width is None:
             raise ConfigError("net=\"energy\" needs half_width, the half side of a cube around the centre that holds the data")
-        return cls(context.dim, backbone=backbone, resolutions=tuple(grid_resolutions), n_grid_features=grid_features,
+        return cls(context.dim, backbone=backbone, resolutions=tuple(grid_resolutions), blend=grid_blend, n_grid_features=grid_features,
                    n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
                    centre=context.centre, half_width=float(context.half_width), key=context.key)
 
@@ -81,6 +86,7 @@ class EnergyNet(ScoreNet):
         *,
         backbone: str = "grid",
         resolutions: tuple[int, ...] = (8, 16, 32, 64),
+        blend: str = "linear",
         n_grid_features: int = 4,
         n_features: int = 128,
         feature_scale: float = 8.0,
@@ -97,6 +103,8 @@ class EnergyNet(ScoreNet):
             dim: D, the data dimension.
             backbone: "grid" (feature grids, D <= 3) or "fourier" (random Fourier features).
             resolutions, n_grid_features: the grids (backbone "grid"; see GridNet).
+            blend: "linear" (multilinear) or "quadratic" (C^1 quadratic B-spline) blending
+                of the grid points.
             n_features, feature_scale: the Fourier features (backbone "fourier"; see SigmaNet).
             width, depth: hidden width and number of hidden layers of the trunk.
             sigma_features: number of sin/cos frequencies of log sigma.
@@ -123,6 +131,8 @@ class EnergyNet(ScoreNet):
             self.b = feature_scale * jax.random.normal(kf, (n_features, dim))
             in_size = 2 * n_features + dim
         self.backbone = backbone
+        # the fourier backbone has no grids: only the name is checked
+        self.blend = check_blend(blend, resolutions if backbone == "grid" else (3,))
         self.freqs = sigma_frequencies(sigma_features)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
@@ -138,7 +148,7 @@ class EnergyNet(ScoreNet):
         if self.backbone == "grid":
             v = u / self.half_width  # the cube is [-1, 1]^D
             t = jnp.clip(0.5 * (v + 1.0), 0.0, 1.0)
-            return jnp.concatenate([_interpolate(g, t) for g in self.grids] + [v])
+            return jnp.concatenate([BLENDS[self.blend](g, t) for g in self.grids] + [v])
         sin, cos = sincos_turns(self.b @ u)
         return jnp.concatenate([cos, sin, u])
 
@@ -162,3 +172,4 @@ class EnergyNet(ScoreNet):
 def is_energy(model) -> bool:
     """True when `model` has a log-density (an :class:`EnergyNet`)."""
     return isinstance(model, EnergyNet)
+

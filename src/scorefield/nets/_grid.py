@@ -43,12 +43,15 @@ class GridNet(ScoreNet):
     half_width: Float[Array, ""]
     trunk: FilmMLP
     pixel_cell: float | None = eqx.field(static=True, default=None)
+    blend: str = eqx.field(static=True, default="linear")
 
     frozen = ("freqs", "centre", "half_width")
     name = "grid"
     options = (
         Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
         Option("grid_features", int, 4, "features stored at each grid point", low=1),
+        Option("grid_blend", str, "linear", "how the grid points blend: linear (multilinear) or quadratic "
+               "(a C^1 quadratic B-spline)", choices=("linear", "quadratic")),
         Option("width", int, 128, "hidden width of the MLP", low=1),
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         Option("pixel_edges", bool, False, "on a piecewise-constant image density: features of the distance to the "
@@ -57,13 +60,13 @@ class GridNet(ScoreNet):
 
     @classmethod
     def from_options(cls, context: NetContext, *, grid_resolutions, grid_features, width, depth,
-                     pixel_edges=False) -> "GridNet":
+                     pixel_edges=False, grid_blend="linear") -> "GridNet":
         if context.half_width is None:
             raise ConfigError("net=\"grid\" needs half_width, the half side of the cube its grids cover")
         cell = context.pixel_cell if pixel_edges else None
         return cls(context.dim, resolutions=tuple(grid_resolutions), n_grid_features=grid_features, width=width,
                    depth=depth, centre=context.centre, half_width=float(context.half_width), pixel_cell=cell,
-                   key=context.key)
+                   blend=grid_blend, key=context.key)
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class GridNet(ScoreNet):
         centre: Float[Array, " d"] | None = None,
         half_width: float = 1.0,
         pixel_cell: float | None = None,
+        blend: str = "linear",
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -89,6 +93,8 @@ class GridNet(ScoreNet):
             pixel_cell: the side of a pixel cell (data units) of a piecewise-constant image
                 density with cell edges at its whole multiples, for the pixel-edge features
                 (2 D more inputs of the MLP); None: no such features.
+            blend: "linear" (multilinear) or "quadratic" (C^1 quadratic B-spline) blending
+                of the grid points.
             key: split so that every part has its own randomness.
         """
         if pixel_cell is not None and not (math.isfinite(pixel_cell) and pixel_cell > 0):
@@ -102,13 +108,14 @@ class GridNet(ScoreNet):
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.pixel_cell = None if pixel_cell is None else float(pixel_cell)
+        self.blend = check_blend(blend, resolutions)
         n_in = len(resolutions) * n_grid_features + dim + (2 * dim if pixel_cell is not None else 0)
         self.trunk = FilmMLP(n_in, dim, 2 * sigma_features, width, depth, key=kt)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         u = (x - self.centre) / self.half_width  # the cube is [-1, 1]^D
         t = jnp.clip(0.5 * (u + 1.0), 0.0, 1.0)
-        feats = [_interpolate(g, t) for g in self.grids] + [u]
+        feats = [BLENDS[self.blend](g, t) for g in self.grids] + [u]
         if self.pixel_cell is not None:
             feats += pixel_edge_features(x, sigma, self.pixel_cell)
         return self.trunk(jnp.concatenate(feats), jnp.log(sigma) * self.freqs) / sigma
@@ -144,3 +151,34 @@ def _interpolate(grid: Float[Array, "..."], t: Float[Array, " d"]) -> Float[Arra
         weight = jnp.prod(jnp.where(c == 1, w, 1.0 - w))
         out = out + weight * grid[tuple(i0 + c)]
     return out
+
+
+def _interpolate_quadratic(grid: Float[Array, "..."], t: Float[Array, " d"]) -> Float[Array, " f"]:
+    """Quadratic B-spline blend of `grid` (R^D points x F features, R >= 3) at t in [0, 1]^D.
+
+    Unlike the multilinear blend its gradient in t is continuous (the blend is C^1), so an
+    energy built on these features has a continuous score."""
+    d = t.shape[0]
+    res = jnp.asarray(grid.shape[:d])
+    pos = t * (res - 1)
+    i = jnp.clip(jnp.round(pos).astype(jnp.int32), 1, res - 2)
+    f = pos - i
+    weights = (0.5 * (0.5 - f) ** 2, 0.75 - f**2, 0.5 * (0.5 + f) ** 2)  # each of shape (D,)
+    out = 0.0
+    for corner in itertools.product((0, 1, 2), repeat=d):
+        weight = jnp.prod(jnp.stack([weights[c][k] for k, c in enumerate(corner)]))
+        out = out + weight * grid[tuple(i + jnp.asarray(corner) - 1)]
+    return out
+
+
+BLENDS = {"linear": _interpolate, "quadratic": _interpolate_quadratic}
+
+
+def check_blend(blend: str, resolutions: tuple[int, ...]) -> str:
+    """`blend` if it is a known blend that the grids' resolutions allow, else ConfigError."""
+    if blend not in BLENDS:
+        raise ConfigError(f"grid_blend={blend!r} must be one of {', '.join(BLENDS)}")
+    if blend == "quadratic" and min(resolutions) < 3:
+        raise ConfigError(f"grid_blend=\"quadratic\" needs at least 3 points per side in every grid "
+                          f"(grid_resolutions={list(resolutions)})")
+    return blend
