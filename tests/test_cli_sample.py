@@ -53,6 +53,26 @@ def test_exact_nuts_and_trajectory(tmp_path, capsys):
     assert np.load(t).shape == (1 + 4 + 1, 64, 2)
 
 
+def test_metropolis_chains_stuck_outside_the_support_are_counted_on_the_summary_line(tmp_path, capsys):
+    # at sigma 0 the image's density is zero outside the image and on its black pixels: a
+    # chain started there rejects every proposal that stays there
+    from scorefield.data import load
+
+    f = tmp_path / "m.npy"
+    code, out, err = run(capsys, "--exact", "mnist", "--sampler", "mala", "--sigma", "0", "--n", "60", "--steps", "20",
+                         "--init", "uniform:-1,2", "--out", str(f), "--quiet")
+    assert code == 0, err
+    lp = np.array([float(load("mnist").target.log_prob(x)) for x in np.load(f)])
+    stuck = int(np.sum(~np.isfinite(lp)))
+    assert stuck > 0 and f"WARNING: {stuck} of 60 chains end where the density is zero" in out
+    assert "--sigma > 0" in out and out.count("\n") == 1
+    # smoothed, the density is positive everywhere: no such warning
+    code, out, err = run(capsys, "--exact", "mnist", "--sampler", "mala", "--sigma", "0.01", "--n", "20", "--steps",
+                         "10", "--init", "uniform:-1,2", "--out", str(f), "--quiet")
+    assert code == 0, err
+    assert "density is zero" not in out
+
+
 def test_divergence_is_exit_1_and_writes_nothing(tmp_path, capsys):
     f = tmp_path / "bad.npy"
     code, out, err = run(capsys, "--exact", "toy:ncsn-mixture", "--n", "16", "--out", str(f), "--sampler", "langevin",

@@ -259,8 +259,29 @@ def run(args) -> int:
     if traj_out:
         _save(traj_out, np.ascontiguousarray(result.trajectory, np.float32))
     print(f"wrote {args.n} samples (D={context.dim}) from {source} with {sampler.name} to {out}: "
-          f"{summary(result, sampler)}", file=sys.stdout)
+          f"{summary(result, sampler)}{_outside_support(sampler, log_prob, result.samples)}", file=sys.stdout)
     return 0
+
+
+def _outside_support(sampler, log_prob, samples) -> str:
+    """A warning for the summary line where chains of a Metropolis sampler at one level end
+    where the log-density is -inf (or not finite): a chain started outside the support of
+    the density (the unsmoothed density of an image, at sigma 0) rejects every proposal
+    that stays outside it, so those samples are where it started. "" where none did."""
+    if log_prob is None or getattr(sampler, "smoothed", False):
+        return ""
+    import jax
+    import numpy as np
+
+    lp = np.asarray(jax.jit(jax.vmap(log_prob))(np.asarray(samples, np.float32)))
+    bad = int(np.sum(~np.isfinite(lp)))
+    if not bad:
+        return ""
+    sigma = sampler.level_sigma(0)
+    fix = "give --sigma > 0 (positive everywhere) or --init inside the support" if sigma == 0 else \
+        "give --init where the density is positive"
+    return (f"; WARNING: {bad} of {len(lp)} chains end where the density is zero (log-density -inf at sigma={sigma:g}): "
+            f"started outside its support, a Metropolis chain never moves, so those samples are their starts; {fix}")
 
 
 def _check_unsmoothed(sampler, target, spec: str) -> None:
