@@ -12,6 +12,7 @@ and seconds. On `toy:ncsn-mixture`: annealed MALA on a trained energy model from
     .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000
     .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000 --mala-steps 500 --mixture-steps 0   # BENCHMARKS.md 7
     .venv/bin/python benchmarks/bench_energy.py --budget 20 --n 4000 --mixture-steps 1500   # modest
+    .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000 --mala-steps 500 --mixture-steps 0 --seeds 3
 
 Prints one JSON line per row, then a table.
 """
@@ -77,6 +78,8 @@ def main() -> None:
     ap.add_argument("--amala-levels", type=int, default=100, help="annealed MALA: levels")
     ap.add_argument("--amala-steps", type=int, default=10, help="annealed MALA: steps per level")
     ap.add_argument("--mixture-steps", type=int, default=3000, help="training steps on toy:ncsn-mixture (0: skip)")
+    ap.add_argument("--seeds", type=int, default=1, help="training seeds of the PC comparison (seed 0 also gets "
+                    "the Metropolis rows; each further seed trains both networks for seed 0's steps)")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     rows = []
@@ -135,6 +138,25 @@ def main() -> None:
                 init=np.asarray(x_amala))
         quality("energy", f"mala sigma_min={sigma_min:.3g} x{args.mala_steps} from the pc samples", mala,
                 init=np.asarray(x_pc["energy"]))
+
+        if args.seeds > 1:
+            steps_of = {row["net"]: row["steps"] for row in rows if row["what"] == "train"}
+            pcs = {net: [float(hist_tv(data.target, x_pc[net]))] for net in ("auto", "energy")}
+            for seed in range(1, args.seeds):
+                for net in ("auto", "energy"):
+                    cfg = preset("default", data="mnist", net=net, steps=steps_of[net], checkpoint_every=steps_of[net],
+                                 seed=seed)
+                    run = train(cfg, work / f"{net}-{seed}", dataset=data, progress=False)
+                    sampler, init = run.sampler()
+                    x, _ = draw(run, sampler, key, args.n, init=init)
+                    pcs[net].append(float(hist_tv(data.target, x)))
+                    emit(what="seed", net=net, seed=seed, steps=steps_of[net], hist_tv=round(pcs[net][-1], 4))
+                    shutil.rmtree(work / f"{net}-{seed}")
+            paired = [e / s for s, e in zip(pcs["auto"], pcs["energy"])]
+            emit(what="pc over seeds", seeds=args.seeds, score_mean=round(float(np.mean(pcs["auto"])), 4),
+                 energy_mean=round(float(np.mean(pcs["energy"])), 4),
+                 energy_over_score=round(float(np.mean(pcs["energy"]) / np.mean(pcs["auto"])), 3),
+                 paired_ratios=[round(r, 3) for r in paired])
 
         if args.mixture_steps:
             mix = load("toy:ncsn-mixture")
