@@ -264,24 +264,23 @@ def run(args) -> int:
 
 
 def _outside_support(sampler, log_prob, samples) -> str:
-    """A warning for the summary line where chains of a Metropolis sampler at one level end
-    where the log-density is -inf (or not finite): a chain started outside the support of
-    the density (the unsmoothed density of an image, at sigma 0) rejects every proposal
-    that stays outside it, so those samples are where it started. "" where none did."""
-    if log_prob is None or getattr(sampler, "smoothed", False):
+    """A warning for the summary line where chains of a Metropolis sampler on an unsmoothed
+    density (sigma 0, the only density here with zeros: smoothed ones are positive
+    everywhere) end where it is zero: a chain started outside its support rejects every
+    proposal that stays outside it, so those samples are where it started. "" where none did."""
+    if log_prob is None or getattr(sampler, "smoothed", False) or sampler.level_sigma(0) != 0:
         return ""
     import jax
     import numpy as np
 
-    lp = np.asarray(jax.jit(jax.vmap(log_prob))(np.asarray(samples, np.float32)))
-    bad = int(np.sum(~np.isfinite(lp)))
+    fn = jax.jit(jax.vmap(log_prob))
+    x = np.asarray(samples, np.float32)
+    bad = sum(int(np.sum(~np.isfinite(np.asarray(fn(x[i:i + 65536]))))) for i in range(0, len(x), 65536))
     if not bad:
         return ""
-    sigma = sampler.level_sigma(0)
-    fix = "give --sigma > 0 (positive everywhere) or --init inside the support" if sigma == 0 else \
-        "give --init where the density is positive"
-    return (f"; WARNING: {bad} of {len(lp)} chains end where the density is zero (log-density -inf at sigma={sigma:g}): "
-            f"started outside its support, a Metropolis chain never moves, so those samples are their starts; {fix}")
+    return (f"; WARNING: {bad} of {len(x)} chains end where the density is zero (log-density -inf at sigma=0): "
+            "started outside its support, a Metropolis chain never moves, so those samples are their starts; "
+            "give --sigma > 0 (positive everywhere) or --init inside the support")
 
 
 def _check_unsmoothed(sampler, target, spec: str) -> None:

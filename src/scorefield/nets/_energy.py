@@ -11,7 +11,7 @@ from .._errors import ConfigError
 from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
-from ._grid import BLENDS, check_blend
+from ._grid import BLENDS, OPT_GRID_BLEND, check_blend
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -58,8 +58,7 @@ class EnergyNet(ScoreNet):
         Option("energy_backbone", str, "auto", "features of the energy network: grid (feature grids, D <= 3), "
                "fourier (random Fourier features) or auto (grid for D <= 2, else fourier)", choices=("auto",) + BACKBONES),
         Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
-        Option("grid_blend", str, "linear", "how the energy's grid features blend the grid points: linear "
-               "(multilinear) or quadratic (a C^1 B-spline: a continuous score)", choices=tuple(BLENDS)),
+        OPT_GRID_BLEND,
         Option("grid_features", int, 4, "features stored at each grid point", low=1),
         Option("n_features", int, 128, "random Fourier frequencies (2 n_features features)", low=1),
         Option("feature_scale", float, 8.0, "std of the frequencies, cycles per data unit", low=0, low_open=True),
@@ -131,8 +130,7 @@ class EnergyNet(ScoreNet):
             self.b = feature_scale * jax.random.normal(kf, (n_features, dim))
             in_size = 2 * n_features + dim
         self.backbone = backbone
-        # the fourier backbone has no grids: only the name is checked
-        self.blend = check_blend(blend, resolutions if backbone == "grid" else (3,))
+        self.blend = check_blend(blend, resolutions if backbone == "grid" else ())
         self.freqs = sigma_frequencies(sigma_features)
         self.centre = jnp.zeros(dim) if centre is None else jnp.asarray(centre, jnp.float32)
         self.half_width = jnp.asarray(half_width, jnp.float32)
@@ -172,4 +170,3 @@ class EnergyNet(ScoreNet):
 def is_energy(model) -> bool:
     """True when `model` has a log-density (an :class:`EnergyNet`)."""
     return isinstance(model, EnergyNet)
-

@@ -13,6 +13,11 @@ from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 
+# the grid and energy networks' option: how grid points blend (functions in BLENDS below)
+OPT_GRID_BLEND = Option("grid_blend", str, "linear", "how the grid points blend: linear (multilinear) or quadratic "
+                        "(a C^1 quadratic B-spline: a continuous gradient, so an energy's score is continuous)",
+                        choices=("linear", "quadratic"))
+
 
 @NETS.register
 class GridNet(ScoreNet):
@@ -50,8 +55,7 @@ class GridNet(ScoreNet):
     options = (
         Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
         Option("grid_features", int, 4, "features stored at each grid point", low=1),
-        Option("grid_blend", str, "linear", "how the grid points blend: linear (multilinear) or quadratic "
-               "(a C^1 quadratic B-spline)", choices=("linear", "quadratic")),
+        OPT_GRID_BLEND,
         Option("width", int, 128, "hidden width of the MLP", low=1),
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         Option("pixel_edges", bool, False, "on a piecewise-constant image density: features of the distance to the "
@@ -175,10 +179,11 @@ BLENDS = {"linear": _interpolate, "quadratic": _interpolate_quadratic}
 
 
 def check_blend(blend: str, resolutions: tuple[int, ...]) -> str:
-    """`blend` if it is a known blend that the grids' resolutions allow, else ConfigError."""
+    """`blend` if it is a known blend that the grids' resolutions allow (none: no grids),
+    else ConfigError."""
     if blend not in BLENDS:
         raise ConfigError(f"grid_blend={blend!r} must be one of {', '.join(BLENDS)}")
-    if blend == "quadratic" and min(resolutions) < 3:
+    if blend == "quadratic" and resolutions and min(resolutions) < 3:
         raise ConfigError(f"grid_blend=\"quadratic\" needs at least 3 points per side in every grid "
                           f"(grid_resolutions={list(resolutions)})")
     return blend
