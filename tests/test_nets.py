@@ -69,6 +69,7 @@ def test_quadratic_blend_reproduces_affine_functions_and_has_a_continuous_gradie
     lambda k: SigmaNet(3, key=k),
     lambda k: GridNet(2, key=k),
     lambda k: GridNet(2, blend="quadratic", key=k),
+    lambda k: GridNet(2, pixel_cell=0.25, table_features=2, key=k),
 ])
 def test_networks_map_one_example_and_vmap(make):
     net = make(jax.random.PRNGKey(0))
@@ -77,7 +78,7 @@ def test_networks_map_one_example_and_vmap(make):
     out = _vcall(net, x, jnp.asarray(0.1))
     assert out.shape == (5, d) and bool(jnp.all(jnp.isfinite(out)))
     spec = trainable(net)
-    frozen = [n for n in type(net).frozen]
+    frozen = [n for n in type(net).frozen if getattr(net, n) is not None]  # None: a part the net does not use
     for n in frozen:
         assert jax.tree_util.tree_leaves(getattr(spec, n)) == [False]
 
@@ -212,7 +213,7 @@ def test_grid_initialisation_is_the_normal_draw_of_each_grid_shape():
 
 
 def test_pixel_edge_features_follow_the_nearest_edge_and_are_smooth_at_pixel_centres():
-    from scorefield.nets._grid import pixel_edge_features
+    from scorefield.nets._pixels import pixel_edge_features
 
     from math import erf
 
@@ -237,6 +238,76 @@ def test_pixel_edge_features_follow_the_nearest_edge_and_are_smooth_at_pixel_cen
     # far above a pixel the features no longer depend on sigma (the offset in sigmas -> 0)
     far = jnp.array([0.3, 0.62])
     np.testing.assert_allclose(np.asarray(feats(far, 100.0)), np.asarray(feats(far, 1000.0)), atol=1e-3)
+
+
+def test_blurred_pixel_table_holds_the_exact_smoothed_score_of_its_histogram():
+    from scorefield.nets._pixels import LOGIT_GAIN, blurred_pixel_table, table_side
+    from scorefield.targets import ImageDensity
+
+    probs = jax.random.uniform(jax.random.PRNGKey(2), (5, 6), minval=0.05, maxval=1.0)
+    target = ImageDensity(probs)  # 5 rows x 6 columns, cells of 1/6, x right, y up
+    cell, origin = target.cell, (-2, -1)
+    side = table_side(0.75, cell)
+    table = 0.3 * np.asarray(jax.random.normal(jax.random.PRNGKey(5), (side, side, 2)), np.float32)
+    table[..., 0] = -60.0 / LOGIT_GAIN  # softplus(-60) ~ 1e-26: no mass outside the image
+    for j in range(5):  # y cell j holds image row 4 - j
+        for k in range(6):
+            table[k - origin[0], j - origin[1], 0] = np.log(np.expm1(float(target.probs[4 - j, k]))) / LOGIT_GAIN
+    table, org = jnp.asarray(table), jnp.asarray(origin, jnp.float32)
+    pts = jax.random.uniform(jax.random.PRNGKey(3), (48, 2), maxval=jnp.array([1.0, 5 / 6]))  # in the image
+    feats = jax.vmap(lambda x, s: blurred_pixel_table(table, org, x, s, cell), (0, None))
+    for sig in (0.03 * cell, 0.1 * cell, 0.3 * cell):
+        fade = np.exp(-((2 * sig / cell) ** 2))
+        value, slope, score = (np.asarray(f) / fade for f in feats(pts, sig))
+        want = jax.vmap(target.smoothed_score, (0, None))(pts, sig) * sig
+        np.testing.assert_allclose(score, np.asarray(want), rtol=1e-3, atol=1e-3)
+        # the values are the table blurred by sigma, the slopes sigma times their gradient
+        v1 = lambda x, s=sig, fd=fade: blurred_pixel_table(table, org, x, s, cell)[0][1] / fd  # noqa: E731
+        for x, v, g in zip(pts[:6], value[:6], slope[:6]):
+            np.testing.assert_allclose(g[1::2], np.asarray(jax.grad(v1)(x)) * sig, rtol=1e-3, atol=1e-4)
+            cx, cy = (np.floor(np.asarray(x) / cell).astype(int) - np.asarray(origin))
+            if sig < 0.05 * cell and min(np.abs(np.asarray(x) / cell - np.round(np.asarray(x) / cell))) > 0.3:
+                assert v[1] == pytest.approx(float(table[cx, cy, 1]), abs=1e-4)  # deep in a cell: its own value
+    # across a cell edge the window moves by a cell: the tapered ends keep it continuous
+    for sig in np.geomspace(0.03, 3.0, 14) * cell:
+        a, b = (jnp.concatenate(blurred_pixel_table(table, org, jnp.array([3 * cell + h, 0.4]), sig, cell))
+                for h in (-1e-6, 1e-6))
+        assert np.abs(np.asarray(a - b)).max() < 1e-4
+
+
+def test_grid_net_pixel_table_on_an_image_density_adds_its_histograms_score():
+    from scorefield.data import load
+    from scorefield.nets._pixels import blurred_pixel_table
+    from scorefield.train import preset, resolve
+    from scorefield.train._build import build_model
+
+    five = resolve(preset("fast", data="mnist", pixel_table=3), load("mnist"))
+    assert five.pixel_cell == pytest.approx(1 / 28)
+    net = build_model(five, key=jax.random.PRNGKey(0))
+    side = int(np.ceil(2 * five.half_width * 28)) + 1
+    assert net.table.shape == (side, side, 3) and not net.pixel_edges
+    # the cube's low corner lies in the table's first cell
+    lo = (np.asarray(five.centre) - five.half_width) * 28
+    np.testing.assert_array_equal(np.asarray(net.table_origin), np.floor(lo))
+    n_plain = len(five.grid_resolutions) * five.grid_features + 2
+    assert net.trunk.inp.in_features == n_plain + 3 * 3 + 2
+    # the table is trained (not frozen); its origin is not
+    spec = trainable(net)
+    assert spec.table is True and spec.table_origin is False
+    # below a pixel the score is the trunk's plus the histogram's (checked with the trunk's
+    # last layer zeroed: then only the histogram's score is left)
+    quiet = eqx.tree_at(lambda n: (n.trunk.out.weight, n.trunk.out.bias), net,
+                        (jnp.zeros_like(net.trunk.out.weight), jnp.zeros_like(net.trunk.out.bias)))
+    table = net.table.at[10, 12, 0].set(3.0)  # one bright cell: the score points into it
+    quiet = eqx.tree_at(lambda n: n.table, quiet, table)
+    cell, sig = 1 / 28, 0.1 / 28
+    x = (jnp.asarray(net.table_origin) + jnp.array([10.0, 12.5])) * cell - jnp.array([0.5 * sig, 0.0])
+    s = np.asarray(quiet(x, jnp.asarray(sig)))
+    _, _, head = blurred_pixel_table(table, net.table_origin, x, sig, cell)
+    np.testing.assert_allclose(s, np.asarray(head) / sig, rtol=1e-5)
+    assert s[0] * sig > 0.3 and abs(s[1]) * sig < 1e-3  # into the bright cell, along x only
+    moons = resolve(preset("fast", data="toy:two-moons", pixel_table=3), load("toy:two-moons"))
+    assert moons.pixel_cell is None and build_model(moons, key=jax.random.PRNGKey(0)).table is None
 
 
 def test_grid_net_pixel_edges_only_on_an_image_density():

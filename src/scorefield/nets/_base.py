@@ -105,7 +105,7 @@ def trainable(model: eqx.Module):
     Use as ``params, rest = eqx.partition(model, trainable(model))``.
     """
     spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
-    names = getattr(type(model), "frozen", ())
+    names = [n for n in getattr(type(model), "frozen", ()) if getattr(model, n) is not None]  # None: an unused part
     if names:
         spec = eqx.tree_at(lambda s: [getattr(s, n) for n in names], spec, replace=[False] * len(names))
     return spec

@@ -12,6 +12,7 @@ from .._errors import ConfigError
 from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
+from ._pixels import blurred_pixel_table, pixel_edge_features, table_side
 
 # the grid and energy networks' option: how grid points blend (functions in BLENDS below)
 OPT_GRID_BLEND = Option("grid_blend", str, "linear", "how the grid points blend: linear (multilinear) or quadratic "
@@ -47,10 +48,13 @@ class GridNet(ScoreNet):
     centre: Float[Array, " d"]
     half_width: Float[Array, ""]
     trunk: FilmMLP
+    table: Float[Array, "..."] | None
+    table_origin: Float[Array, " d"] | None
     pixel_cell: float | None = eqx.field(static=True, default=None)
+    pixel_edges: bool = eqx.field(static=True, default=True)
     blend: str = eqx.field(static=True, default="linear")
 
-    frozen = ("freqs", "centre", "half_width")
+    frozen = ("freqs", "centre", "half_width", "table_origin")
     name = "grid"
     options = (
         Option("grid_resolutions", list, [8, 16, 32, 64], "grid points per side of each grid", low=2),
@@ -60,17 +64,21 @@ class GridNet(ScoreNet):
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         Option("pixel_edges", bool, False, "on a piecewise-constant image density: features of the distance to the "
                "nearest pixel edge in units of sigma (no effect on other data)"),
+        Option("pixel_table", int, 0, "on a piecewise-constant image density: learned features per pixel cell, "
+               "blurred exactly by sigma, the first a histogram whose score is added below a pixel (0: none; no "
+               "effect on other data)", low=0),
     )
 
     @classmethod
     def from_options(cls, context: NetContext, *, grid_resolutions, grid_features, width, depth,
-                     pixel_edges=False, grid_blend="linear") -> "GridNet":
+                     pixel_edges=False, grid_blend="linear", pixel_table=0) -> "GridNet":
         if context.half_width is None:
             raise ConfigError("net=\"grid\" needs half_width, the half side of the cube its grids cover")
-        cell = context.pixel_cell if pixel_edges else None
+        cell = context.pixel_cell if (pixel_edges or pixel_table) else None
         return cls(context.dim, resolutions=tuple(grid_resolutions), n_grid_features=grid_features, width=width,
                    depth=depth, centre=context.centre, half_width=float(context.half_width), pixel_cell=cell,
-                   blend=grid_blend, key=context.key)
+                   blend=grid_blend, pixel_edges=bool(pixel_edges), table_features=int(pixel_table),
+                   key=context.key)
 
     def __init__(
         self,
@@ -85,6 +93,8 @@ class GridNet(ScoreNet):
         half_width: float = 1.0,
         pixel_cell: float | None = None,
         blend: str = "linear",
+        pixel_edges: bool = True,
+        table_features: int = 0,
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -99,6 +109,11 @@ class GridNet(ScoreNet):
                 (2 D more inputs of the MLP); None: no such features.
             blend: "linear" (multilinear) or "quadratic" (C^1 quadratic B-spline) blending
                 of the grid points.
+            pixel_edges: with `pixel_cell`, the pixel-edge features.
+            table_features: with `pixel_cell`, F learned features per pixel cell of the cube,
+                blurred exactly by sigma (:func:`blurred_pixel_table`): their values and
+                slopes are MLP inputs, and the score of the histogram in channel 0 is added
+                to the MLP's output; 0: none.
             key: split so that every part has its own randomness.
         """
         if pixel_cell is not None and not (math.isfinite(pixel_cell) and pixel_cell > 0):
@@ -113,33 +128,27 @@ class GridNet(ScoreNet):
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.pixel_cell = None if pixel_cell is None else float(pixel_cell)
         self.blend = check_blend(blend, resolutions)
-        n_in = len(resolutions) * n_grid_features + dim + (2 * dim if pixel_cell is not None else 0)
+        self.pixel_edges = pixel_cell is not None and bool(pixel_edges)
+        self.table, self.table_origin = None, None
+        if pixel_cell is not None and table_features:
+            shape = (table_side(half_width, pixel_cell),) * dim + (table_features,)
+            self.table = 1e-2 * normal_init(jax.random.fold_in(key, 1), shape)  # softplus(~0) in channel 0: a near-uniform histogram
+            self.table_origin = jnp.floor((self.centre - half_width) / pixel_cell)
+        n_in = (len(resolutions) * n_grid_features + dim + (2 * dim if self.pixel_edges else 0)
+                + ((1 + dim) * table_features + dim if self.table is not None else 0))
         self.trunk = FilmMLP(n_in, dim, 2 * sigma_features, width, depth, key=kt)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         u = (x - self.centre) / self.half_width  # the cube is [-1, 1]^D
         t = jnp.clip(0.5 * (u + 1.0), 0.0, 1.0)
         feats = [BLENDS[self.blend](g, t) for g in self.grids] + [u]
-        if self.pixel_cell is not None:
+        if self.pixel_edges:
             feats += pixel_edge_features(x, sigma, self.pixel_cell)
-        return self.trunk(jnp.concatenate(feats), jnp.log(sigma) * self.freqs) / sigma
-
-
-def pixel_edge_features(x: Float[Array, " d"], sigma: Float[ArrayLike, ""], cell: float) -> list[Float[Array, " d"]]:
-    """Per coordinate, the envelope-weighted Gaussian and erf of d = (offset from the nearest
-    pixel edge) / sigma, for cell edges at whole multiples of `cell` (see :class:`GridNet`).
-
-    Arguments:
-        x: (D,) a point (data units); sigma: the noise level (data units); cell: a pixel's side.
-    Returns:
-        [g, e], each (D,): cos(pi c)^2 exp(-d^2 / 2) and cos(pi c)^2 erf(d / sqrt 2), with c
-        the offset from the nearest edge in cells (|c| <= 1/2) and d = c cell / sigma.
-    """
-    q = x / cell
-    c = q - jnp.round(q)
-    d = c * (cell / sigma)
-    envelope = jnp.cos(jnp.pi * c) ** 2  # zero, with zero slope, at the pixel centres
-    return [envelope * jnp.exp(-0.5 * d * d), envelope * jax.scipy.special.erf(d * (1.0 / math.sqrt(2.0)))]
+        head = 0.0
+        if self.table is not None:
+            value, slope, head = blurred_pixel_table(self.table, self.table_origin, x, sigma, self.pixel_cell)
+            feats += [value, slope, head]
+        return (self.trunk(jnp.concatenate(feats), jnp.log(sigma) * self.freqs) + head) / sigma
 
 
 def _interpolate(grid: Float[Array, "..."], t: Float[Array, " d"]) -> Float[Array, " f"]:

@@ -62,7 +62,7 @@ def resolve(config: TrainConfig, dataset) -> TrainConfig:
     if config.sigma_data == "auto":
         centre = np.asarray(changes.get("centre", config.centre))
         changes["sigma_data"] = float(np.sqrt(np.mean((x - centre) ** 2)))
-    if config.pixel_edges and config.pixel_cell is None:
+    if (config.pixel_edges or config.pixel_table) and config.pixel_cell is None:
         changes["pixel_cell"] = _pixel_cell(dataset)
     image_shape = getattr(dataset, "image_shape", None)
     changes.update(_noise_range(config, dataset, x))
@@ -127,7 +127,7 @@ def _aligned_cube(centre: list, half_width: float, config: TrainConfig, dataset)
 
 
 def _pixel_cell(dataset) -> float | None:
-    """`pixel_edges`: the side of a pixel cell of a cell-uniform image density (its cell
+    """`pixel_edges` and `pixel_table`: the side of a pixel cell of a cell-uniform image density (its cell
     edges at whole multiples of it, `ImageDensity.origin` being 0); None for other data."""
     from ..targets import ImageDensity
 

@@ -99,6 +99,9 @@ class TrainConfig:
     # nearest pixel edge in units of sigma (nets.GridNet); pixel_cell, the side of a pixel in
     # data units, is filled by train.resolve for such data (None elsewhere: no features)
     pixel_edges: bool = False
+    # grid net on such a density: F learned features per pixel cell blurred exactly by sigma,
+    # the first a histogram whose exact blurred score the net adds below a pixel (0: none)
+    pixel_table: int = 0
     pixel_cell: Any = None
     # noise and objective
     objective: str = "dsm"
@@ -215,6 +218,8 @@ class TrainConfig:
                                                 and math.isfinite(self.pixel_cell) and self.pixel_cell > 0):
             raise ConfigError(f"{source}: pixel_cell={self.pixel_cell!r} must be a positive number (a pixel's side "
                               "in data units) or left out")
+        if isinstance(self.pixel_table, bool) or not isinstance(self.pixel_table, int) or self.pixel_table < 0:
+            raise ConfigError(f"{source}: pixel_table={self.pixel_table!r} must be a whole number >= 0 (0: no table)")
         for k in ("grid_align", "antithetic", "pixel_edges"):
             if not isinstance(getattr(self, k), bool):
                 raise ConfigError(f"{source}: {k}={getattr(self, k)!r} must be true or false")

@@ -1,0 +1,99 @@
+"""What a network on a piecewise-constant image density knows of its pixels: features of
+the nearest pixel edge, and a learned histogram over the pixel cells blurred exactly by sigma."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+
+def pixel_edge_features(x: Float[Array, " d"], sigma: Float[ArrayLike, ""], cell: float) -> list[Float[Array, " d"]]:
+    """Per coordinate, the envelope-weighted Gaussian and erf of d = (offset from the nearest
+    pixel edge) / sigma, for cell edges at whole multiples of `cell` (see :class:`GridNet`).
+
+    Arguments:
+        x: (D,) a point (data units); sigma: the noise level (data units); cell: a pixel's side.
+    Returns:
+        [g, e], each (D,): cos(pi c)^2 exp(-d^2 / 2) and cos(pi c)^2 erf(d / sqrt 2), with c
+        the offset from the nearest edge in cells (|c| <= 1/2) and d = c cell / sigma.
+    """
+    q = x / cell
+    c = q - jnp.round(q)
+    d = c * (cell / sigma)
+    envelope = jnp.cos(jnp.pi * c) ** 2  # zero, with zero slope, at the pixel centres
+    return [envelope * jnp.exp(-0.5 * d * d), envelope * jax.scipy.special.erf(d * (1.0 / math.sqrt(2.0)))]
+
+
+WINDOW = 5  # cells per axis around a point that a blurred pixel table sums over: its own and 2 each side
+# channel 0 of a pixel table times this is the histogram's logit: Adam moves a parameter by
+# about the learning rate per step, and a histogram's logits must move further and faster
+# than the grid features (BENCHMARKS.md section 5: at 1 the learned ratios of neighbouring
+# pixels were off by up to 8x and hist_tv at 100,000 was 1.49x its floor; at 10, 1.31x)
+LOGIT_GAIN = 10.0
+
+
+def table_side(half_width: float, cell: float) -> int:
+    """Cells per axis of a pixel table that holds a cube of half side `half_width` wherever
+    its centre lies (the count must not depend on the centre, which may be traced)."""
+    return max(math.ceil(2.0 * half_width / cell) + 1, WINDOW)
+
+
+def blurred_pixel_table(table: Float[Array, "..."], origin: Float[Array, " d"], x: Float[Array, " d"],
+                        sigma: Float[ArrayLike, ""], cell: float) -> tuple[Float[Array, " f"], ...]:
+    """A table of per-pixel features blurred exactly by N(0, sigma^2 I), near one point.
+
+    The table holds F features on each cell [k, k + 1) x cell per axis (k counted from
+    `origin`). Blurred by sigma, a cell weighs prod_axes (Phi(u_hi) - Phi(u_lo)), u the
+    offsets of its edges from x in units of sigma, here summed over the 5^D cells around x
+    (x's own cell and two more each side). Channel 0 is read as the log-intensity of a
+    histogram, rho = softplus(LOGIT_GAIN f_0): its blurred mass and gradient give sigma grad log
+    (rho * N_sigma)(x), sigma times the exact score of the learned histogram while sigma is
+    below a cell. Where x crosses a cell edge the window moves by a cell: the cell that
+    leaves and the one that enters are tapered to weight 0 there (cos^2 and sin^2 of x's
+    offset in its cell), so every output is continuous in x; the taper only touches cells
+    1 to 2 cells from x (their weight is below Phi(-cell / sigma)), and everything fades as
+    exp(-(2 sigma / cell)^2), leaving larger sigmas to the grids.
+
+    Arguments:
+        table: (n,) * D + (F,) features per cell, axis k the k-th coordinate.
+        origin: (D,) the global index of the table's first cell per axis (whole numbers).
+        x: (D,) a point (data units); sigma: the noise level (data units); cell: a cell's side.
+    Returns:
+        (value (F,), sigma * gradient (D F,), sigma * score of the histogram (D,)), faded.
+    """
+    d = x.shape[0]
+    q = x / cell
+    n = jnp.asarray(table.shape[:d])
+    start = jnp.clip(jnp.floor(q - origin).astype(jnp.int32) - 2, 0, n - WINDOW)
+    edges = (start + origin)[:, None] + jnp.arange(WINDOW + 1)  # (D, W + 1) in cells
+    u = (edges - q[:, None]) * (cell / sigma)
+    hi, lo = u[:, 1:], u[:, :-1]
+    ndtr = jax.scipy.special.ndtr
+    w = jnp.where(lo > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))  # each tail on its own side: no cancellation
+    pdf = jnp.exp(-0.5 * u * u) * (1.0 / math.sqrt(2.0 * math.pi))
+    dw = pdf[:, :-1] - pdf[:, 1:]  # sigma * dw / dx
+    # the window moves by a cell where x crosses a cell edge (f: 1 -> 0): its first cell
+    # leaves and a new last one enters with weights tapered to 0 there, so nothing jumps
+    f = q - jnp.floor(q)
+    one = jnp.ones_like(f)
+    ends = jnp.stack([jnp.cos(0.5 * jnp.pi * f) ** 2, one, one, one, jnp.sin(0.5 * jnp.pi * f) ** 2], axis=1)
+    w, dw = w * ends, dw * ends
+    block = jax.lax.dynamic_slice(table, tuple(start) + (0,), (WINDOW,) * d + (table.shape[-1],))
+
+    def blur(vals, factors):
+        for f in factors:  # contract the leading axis each time: axis k meets factor k
+            vals = jnp.tensordot(f, vals, axes=(0, 0))
+        return vals
+
+    def slope(k):
+        return [dw[j] if j == k else w[j] for j in range(d)]
+
+    rho = jax.nn.softplus(LOGIT_GAIN * block[..., 0])
+    value = blur(block, list(w))
+    grad = jnp.concatenate([blur(block, slope(k)) for k in range(d)])
+    score = jnp.stack([blur(rho, slope(k)) for k in range(d)]) / blur(rho, list(w))
+    fade = jnp.exp(-((2.0 * sigma / cell) ** 2))
+    return fade * value, fade * grad, fade * score
