@@ -105,10 +105,16 @@ def trainable(model: eqx.Module):
     Use as ``params, rest = eqx.partition(model, trainable(model))``.
     """
     spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
-    names = [n for n in getattr(type(model), "frozen", ()) if getattr(model, n) is not None]  # None: an unused part
+    names = frozen_fields(model)
     if names:
         spec = eqx.tree_at(lambda s: [getattr(s, n) for n in names], spec, replace=[False] * len(names))
     return spec
+
+
+def frozen_fields(model: eqx.Module) -> list[str]:
+    """The names in the class's ``frozen`` that this instance holds (None: a part it does
+    not use, which is no leaf to freeze)."""
+    return [n for n in getattr(type(model), "frozen", ()) if getattr(model, n) is not None]
 
 
 def normal_init(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:

@@ -93,7 +93,9 @@ def estimate(config, objective, model, batch_size: int | None = None, *, value_a
     or None."""
     is_float = lambda leaf: hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)  # noqa: E731
     spec = jax.tree_util.tree_map(is_float, model)
-    frozen = getattr(type(model), "frozen", ())
+    from ..nets._base import frozen_fields
+
+    frozen = frozen_fields(model)
     if frozen:
         spec = eqx.tree_at(lambda s: [getattr(s, n) for n in frozen], spec, replace=[False] * len(frozen))
     leaves = jax.tree_util.tree_leaves(model)
