@@ -320,3 +320,29 @@ def test_enospc_when_resume_rewrites_the_log_is_one_line(tmp_path, tiny, capsys,
     assert code == 1 and len(err) == 1, err
     assert "metrics.jsonl (No space left on device)" in err[0] and "checkpoint (step 10) is intact" in err[0], err
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
+
+
+@pytest.mark.parametrize("data, over", [
+    ("mnist", {}),  # the grid net with pixel-edge features and a pixel table
+    ("toy:two-moons", {}),  # the grid net without them (their fields None)
+    ("toy:two-moons", {"net": "energy"}),
+    ("toy:two-moons", {"net": "sigma"}),
+])
+def test_the_memory_estimate_follows_every_network_it_is_asked_about(data, over):
+    # the check skips itself when the estimate raises, so an estimate that fails on a network
+    # would silently let an impossible size through: it must run, and count the trained arrays
+    import equinox as eqx
+    import jax
+
+    from scorefield.data import load
+    from scorefield.nets import trainable
+    from scorefield.train import preset, resolve
+    from scorefield.train._build import build_model, build_objective
+    from scorefield.train._memory import estimate
+
+    config = resolve(preset("default", data=data, **over), load(data))
+    model = build_model(config, key=jax.random.PRNGKey(0))
+    est = estimate(config, build_objective(config), eqx.filter_eval_shape(build_model, config, key=jax.random.PRNGKey(0)))
+    trained = eqx.filter(model, trainable(model))
+    assert est["params"] == sum(leaf.size * 4 for leaf in jax.tree_util.tree_leaves(trained))
+    assert est["total"] >= est["state"] > est["params"] > 0
