@@ -336,3 +336,21 @@ def test_grid_net_pixel_edges_only_on_an_image_density():
         key=jax.random.PRNGKey(3))
     x = jnp.array([0.4, 0.5])
     assert np.array_equal(np.asarray(_call(a, x, 0.01)), np.asarray(_call(b, x, 0.01)))
+
+
+def test_energy_net_pixel_table_adds_its_histograms_energy():
+    from scorefield.nets import EnergyNet
+    from scorefield.nets._pixels import blurred_pixel_table
+
+    cell = 1 / 6
+    net = EnergyNet(2, prior=False, centre=jnp.array([0.5, 0.5]), half_width=0.5, pixel_cell=cell, table_features=2,
+                    width=8, depth=1, key=jax.random.PRNGKey(0))
+    assert net.table.shape == (7, 7, 2) and net.trunk.inp.in_features == len(net.grids) * 4 + 2 + 2
+    table = net.table.at[3, 2, 0].set(0.3)  # one brighter cell
+    quiet = eqx.tree_at(lambda n: (n.trunk.out.weight, n.table), net, (jnp.zeros_like(net.trunk.out.weight), table))
+    sig = 0.1 * cell
+    for x in (jnp.array([3 * cell - 0.5 * sig, 2.5 * cell]), jnp.array([3.5 * cell, 3 * cell + 0.3 * sig])):
+        # the score is -grad E of the histogram's energy: the grid net's histogram score
+        want = np.asarray(blurred_pixel_table(table, net.table_origin, x, sig, cell)[2]) / sig
+        np.testing.assert_allclose(np.asarray(quiet(x, jnp.asarray(sig))), want, rtol=1e-4, atol=1e-3)
+    assert float(jnp.linalg.norm(quiet(jnp.array([3 * cell - 0.5 * sig, 2.5 * cell]), jnp.asarray(sig)))) * sig > 0.3

@@ -12,6 +12,7 @@ from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 from ._grid import BLENDS, OPT_GRID_BLEND, check_blend
+from ._pixels import blurred_table_energy, table_side
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -50,9 +51,12 @@ class EnergyNet(ScoreNet):
     half_width: Float[Array, ""]
     prior_scale: Float[Array, ""]
     trunk: FilmMLP
+    table: Float[Array, "..."] | None
+    table_origin: Float[Array, " d"] | None
     prior: bool = eqx.field(static=True)
+    pixel_cell: float | None = eqx.field(static=True, default=None)
 
-    frozen = ("b", "freqs", "centre", "half_width", "prior_scale")
+    frozen = ("b", "freqs", "centre", "half_width", "prior_scale", "table_origin")
     name = "energy"
     options = (
         Option("energy_backbone", str, "auto", "features of the energy network: grid (feature grids, D <= 3), "
@@ -64,11 +68,14 @@ class EnergyNet(ScoreNet):
         Option("feature_scale", float, 8.0, "std of the frequencies, cycles per data unit", low=0, low_open=True),
         Option("width", int, 128, "hidden width of the MLP", low=1),
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
+        Option("pixel_table", int, 0, "on a piecewise-constant image density: learned features per pixel cell, "
+               "blurred exactly by sigma, the first a histogram whose energy is added below a pixel (0: none; no "
+               "effect on other data)", low=0),
     )
 
     @classmethod
     def from_options(cls, context: NetContext, *, energy_backbone, grid_resolutions, grid_blend, grid_features, n_features,
-                     feature_scale, width, depth) -> "EnergyNet":
+                     feature_scale, width, depth, pixel_table=0) -> "EnergyNet":
         backbone = ("grid" if context.dim <= 2 else "fourier") if energy_backbone == "auto" else energy_backbone
         if backbone == "grid" and context.dim > 3:
             raise ConfigError(f"net=\"energy\" with energy_backbone=\"grid\" is for data of dimension 1 to 3 "
@@ -77,7 +84,9 @@ class EnergyNet(ScoreNet):
             raise ConfigError("net=\"energy\" needs half_width, the half side of a cube around the centre that holds the data")
         return cls(context.dim, backbone=backbone, resolutions=tuple(grid_resolutions), blend=grid_blend, n_grid_features=grid_features,
                    n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
-                   centre=context.centre, half_width=float(context.half_width), key=context.key)
+                   centre=context.centre, half_width=float(context.half_width),
+                   pixel_cell=context.pixel_cell if pixel_table else None, table_features=int(pixel_table),
+                   key=context.key)
 
     def __init__(
         self,
@@ -96,6 +105,8 @@ class EnergyNet(ScoreNet):
         half_width: float = 1.0,
         prior_scale: float | None = None,
         prior: bool = True,
+        pixel_cell: float | None = None,
+        table_features: int = 0,
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -111,6 +122,10 @@ class EnergyNet(ScoreNet):
             prior_scale: standard deviation of the Gaussian prior term, data units
                 (default half_width / 2).
             prior: include the prior term (False: E = g / sigma alone).
+            pixel_cell, table_features: with both, F learned features per pixel cell of a
+                piecewise-constant image density (cell edges at whole multiples of
+                pixel_cell), blurred exactly by sigma: their values are trunk inputs, and the
+                energy of the histogram in channel 0 (:func:`blurred_table_energy`) is added.
             key: split so that every part has its own randomness.
         """
         if backbone not in BACKBONES:
@@ -136,6 +151,13 @@ class EnergyNet(ScoreNet):
         self.half_width = jnp.asarray(half_width, jnp.float32)
         self.prior_scale = jnp.asarray(0.5 * half_width if prior_scale is None else prior_scale, jnp.float32)
         self.prior = bool(prior)
+        self.table, self.table_origin, self.pixel_cell = None, None, None
+        if pixel_cell is not None and table_features:
+            shape = (table_side(half_width, pixel_cell),) * dim + (table_features,)
+            self.table = 1e-2 * normal_init(jax.random.fold_in(key, 1), shape)
+            self.table_origin = jnp.floor((self.centre - half_width) / pixel_cell)
+            self.pixel_cell = float(pixel_cell)
+            in_size += table_features
         trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
         # no bias in the last layer: a constant added to the energy changes no score, so it
         # would get no gradient (and the log-density is defined up to a constant anyway)
@@ -154,7 +176,11 @@ class EnergyNet(ScoreNet):
         """E(x, sigma), equal to -log p_sigma(x) up to a constant in x (dimensionless)."""
         sigma = jnp.asarray(sigma, jnp.float32)
         u = x - self.centre
-        e = self.trunk(self._features(u), jnp.log(sigma) * self.freqs)[0] / sigma
+        feats, head = self._features(u), 0.0
+        if self.table is not None:
+            value, head = blurred_table_energy(self.table, self.table_origin, x, sigma, self.pixel_cell)
+            feats = jnp.concatenate([feats, value])
+        e = self.trunk(feats, jnp.log(sigma) * self.freqs)[0] / sigma + head
         if self.prior:
             e = e + 0.5 * jnp.sum(u**2) / (sigma**2 + self.prior_scale**2)
         return e

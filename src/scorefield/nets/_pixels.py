@@ -65,6 +65,37 @@ def blurred_pixel_table(table: Float[Array, "..."], origin: Float[Array, " d"], 
         (value (F,), sigma * gradient (D F,), sigma * score of the histogram (D,)), faded.
     """
     d = x.shape[0]
+    block, w, dw = _window(table, origin, x, sigma, cell)
+
+    def slope(k):
+        return [dw[j] if j == k else w[j] for j in range(d)]
+
+    rho = jax.nn.softplus(LOGIT_GAIN * block[..., 0])
+    value = _blur(block, list(w))
+    grad = jnp.concatenate([_blur(block, slope(k)) for k in range(d)])
+    score = jnp.stack([_blur(rho, slope(k)) for k in range(d)]) / _blur(rho, list(w))
+    fade = _fade(sigma, cell)
+    return fade * value, fade * grad, fade * score
+
+
+def blurred_table_energy(table: Float[Array, "..."], origin: Float[Array, " d"], x: Float[Array, " d"],
+                         sigma: Float[ArrayLike, ""], cell: float) -> tuple[Float[Array, " f"], Float[Array, ""]]:
+    """For an energy network: the table's blurred values near x and the energy of its
+    histogram, -fade log (rho * N_sigma)(x), whose negative gradient is the histogram's
+    faded score of :func:`blurred_pixel_table` (same table, window and fade).
+
+    Returns:
+        (value (F,), energy ()), both faded as exp(-(2 sigma / cell)^2).
+    """
+    block, w, _ = _window(table, origin, x, sigma, cell)
+    fade = _fade(sigma, cell)
+    mass = _blur(jax.nn.softplus(LOGIT_GAIN * block[..., 0]), list(w))
+    return fade * _blur(block, list(w)), -fade * jnp.log(mass)
+
+
+def _window(table, origin, x, sigma, cell):
+    """The table's 5^D cells around x, and per axis their tapered blur weights w and sigma dw/dx."""
+    d = x.shape[0]
     q = x / cell
     n = jnp.asarray(table.shape[:d])
     start = jnp.clip(jnp.floor(q - origin).astype(jnp.int32) - 2, 0, n - WINDOW)
@@ -80,20 +111,15 @@ def blurred_pixel_table(table: Float[Array, "..."], origin: Float[Array, " d"], 
     f = q - jnp.floor(q)
     one = jnp.ones_like(f)
     ends = jnp.stack([jnp.cos(0.5 * jnp.pi * f) ** 2, one, one, one, jnp.sin(0.5 * jnp.pi * f) ** 2], axis=1)
-    w, dw = w * ends, dw * ends
     block = jax.lax.dynamic_slice(table, tuple(start) + (0,), (WINDOW,) * d + (table.shape[-1],))
+    return block, w * ends, dw * ends
 
-    def blur(vals, factors):
-        for f in factors:  # contract the leading axis each time: axis k meets factor k
-            vals = jnp.tensordot(f, vals, axes=(0, 0))
-        return vals
 
-    def slope(k):
-        return [dw[j] if j == k else w[j] for j in range(d)]
+def _blur(vals, factors):
+    for f in factors:  # contract the leading axis each time: axis k meets factor k
+        vals = jnp.tensordot(f, vals, axes=(0, 0))
+    return vals
 
-    rho = jax.nn.softplus(LOGIT_GAIN * block[..., 0])
-    value = blur(block, list(w))
-    grad = jnp.concatenate([blur(block, slope(k)) for k in range(d)])
-    score = jnp.stack([blur(rho, slope(k)) for k in range(d)]) / blur(rho, list(w))
-    fade = jnp.exp(-((2.0 * sigma / cell) ** 2))
-    return fade * value, fade * grad, fade * score
+
+def _fade(sigma, cell):
+    return jnp.exp(-((2.0 * sigma / cell) ** 2))

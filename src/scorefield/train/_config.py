@@ -403,8 +403,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # derivative: slower per step, and worse, hist_tv 0.140 -> 0.088 at 2,000 steps) and a
         # lower learning rate (hist_tv at 10,000 0.062 -> 0.057 at 14,000 steps) and grid
         # features blended by a quadratic B-spline, so the score -grad E is continuous (0.0625
-        # -> 0.0575 at 6,000 steps, 1.23x the seconds; BENCHMARKS.md 7)
-        energy={"second_order": 0.0, "lr": 3e-3, "grid_blend": "quadratic"},
+        # -> 0.0575 at 6,000 steps, 1.23x the seconds; BENCHMARKS.md 7); no pixel table (on the
+        # energy it slowed training 1.8x per step and MALA from the PC samples was no better:
+        # 1.66x the floor against 1.54x, BENCHMARKS.md 7, 2026-12-03)
+        energy={"second_order": 0.0, "lr": 3e-3, "grid_blend": "quadratic", "pixel_table": 0},
     ),
     # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
     # class-conditional where the data have labels (10% of labels dropped for guidance),
