@@ -382,7 +382,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # nats, hist_tv at 10,000 0.056 -> 0.049; 8,000 steps were not enough on every seed);
     # and a table of 4 learned features per pixel blurred exactly by sigma, whose histogram's
     # score the grid net adds below a pixel (BENCHMARKS.md section 5, 2026-12-03: over three
-    # seeds hist_tv at 100,000 1.61x -> 1.32x its floor, KL 0.033 -> 0.020 nats).
+    # seeds KL 0.033 -> 0.018-0.023 nats, hist_tv at 100,000 about 1.6x -> 1.37x its floor).
     "default": dict(
         net="auto", n_features=128, feature_scale=8.0, width=64, depth=2,
         grid_resolutions=[8, 16, 32, 64, 128], grid_features=4, pixel_edges=True, pixel_table=4,
