@@ -104,17 +104,16 @@ def trainable(model: eqx.Module):
     Every inexact array is trainable except the fields the network lists in ``frozen``.
     Use as ``params, rest = eqx.partition(model, trainable(model))``.
     """
-    spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
-    names = frozen_fields(model)
-    if names:
-        spec = eqx.tree_at(lambda s: [getattr(s, n) for n in names], spec, replace=[False] * len(names))
-    return spec
+    return freeze(jax.tree_util.tree_map(eqx.is_inexact_array, model), model)
 
 
-def frozen_fields(model: eqx.Module) -> list[str]:
-    """The names in the class's ``frozen`` that this instance holds (None: a part it does
-    not use, which is no leaf to freeze)."""
-    return [n for n in getattr(type(model), "frozen", ()) if getattr(model, n) is not None]
+def freeze(spec, model: eqx.Module):
+    """`spec` (a pytree of bools shaped like `model`) with False on the fields the network
+    lists in ``frozen`` and holds (None: a part it does not use, which is no leaf)."""
+    names = [n for n in getattr(type(model), "frozen", ()) if getattr(model, n) is not None]
+    if not names:
+        return spec
+    return eqx.tree_at(lambda s: [getattr(s, n) for n in names], spec, replace=[False] * len(names))
 
 
 def normal_init(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:

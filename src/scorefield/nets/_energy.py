@@ -12,7 +12,7 @@ from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 from ._grid import BLENDS, OPT_GRID_BLEND, check_blend
-from ._pixels import blurred_table_energy, table_side
+from ._pixels import OPT_PIXEL_TABLE, blurred_table_energy, new_table
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -68,9 +68,7 @@ class EnergyNet(ScoreNet):
         Option("feature_scale", float, 8.0, "std of the frequencies, cycles per data unit", low=0, low_open=True),
         Option("width", int, 128, "hidden width of the MLP", low=1),
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
-        Option("pixel_table", int, 0, "on a piecewise-constant image density: learned features per pixel cell, "
-               "blurred exactly by sigma, the first a histogram whose energy is added below a pixel (0: none; no "
-               "effect on other data)", low=0),
+        OPT_PIXEL_TABLE,
     )
 
     @classmethod
@@ -153,9 +151,8 @@ class EnergyNet(ScoreNet):
         self.prior = bool(prior)
         self.table, self.table_origin, self.pixel_cell = None, None, None
         if pixel_cell is not None and table_features:
-            shape = (table_side(half_width, pixel_cell),) * dim + (table_features,)
-            self.table = 1e-2 * normal_init(jax.random.fold_in(key, 1), shape)
-            self.table_origin = jnp.floor((self.centre - half_width) / pixel_cell)
+            self.table, self.table_origin = new_table(self.centre, half_width, pixel_cell, table_features,
+                                                      jax.random.fold_in(key, 1))
             self.pixel_cell = float(pixel_cell)
             in_size += table_features
         trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)

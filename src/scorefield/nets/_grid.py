@@ -12,7 +12,7 @@ from .._errors import ConfigError
 from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
-from ._pixels import blurred_pixel_table, pixel_edge_features, table_side
+from ._pixels import OPT_PIXEL_TABLE, blurred_pixel_table, new_table, pixel_edge_features
 
 # the grid and energy networks' option: how grid points blend (functions in BLENDS below)
 OPT_GRID_BLEND = Option("grid_blend", str, "linear", "how the grid points blend: linear (multilinear) or quadratic "
@@ -64,9 +64,7 @@ class GridNet(ScoreNet):
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         Option("pixel_edges", bool, False, "on a piecewise-constant image density: features of the distance to the "
                "nearest pixel edge in units of sigma (no effect on other data)"),
-        Option("pixel_table", int, 0, "on a piecewise-constant image density: learned features per pixel cell, "
-               "blurred exactly by sigma, the first a histogram whose score is added below a pixel (0: none; no "
-               "effect on other data)", low=0),
+        OPT_PIXEL_TABLE,
     )
 
     @classmethod
@@ -131,9 +129,8 @@ class GridNet(ScoreNet):
         self.pixel_edges = pixel_cell is not None and bool(pixel_edges)
         self.table, self.table_origin = None, None
         if pixel_cell is not None and table_features:
-            shape = (table_side(half_width, pixel_cell),) * dim + (table_features,)
-            self.table = 1e-2 * normal_init(jax.random.fold_in(key, 1), shape)  # softplus(~0) in channel 0: a near-uniform histogram
-            self.table_origin = jnp.floor((self.centre - half_width) / pixel_cell)
+            self.table, self.table_origin = new_table(self.centre, half_width, pixel_cell, table_features,
+                                                      jax.random.fold_in(key, 1))
         n_in = (len(resolutions) * n_grid_features + dim + (2 * dim if self.pixel_edges else 0)
                 + ((1 + dim) * table_features + dim if self.table is not None else 0))
         self.trunk = FilmMLP(n_in, dim, 2 * sigma_features, width, depth, key=kt)

@@ -7,7 +7,10 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from .._registry import Option
+from ._base import normal_init
 
 
 def pixel_edge_features(x: Float[Array, " d"], sigma: Float[ArrayLike, ""], cell: float) -> list[Float[Array, " d"]]:
@@ -34,11 +37,25 @@ WINDOW = 5  # cells per axis around a point that a blurred pixel table sums over
 # pixels were off by up to 8x and hist_tv at 100,000 was 1.49x its floor; at 10, 1.31x)
 LOGIT_GAIN = 10.0
 
+# the grid and energy networks' option (an image density's pixel cell comes from train.resolve)
+OPT_PIXEL_TABLE = Option("pixel_table", int, 0, "on a piecewise-constant image density: learned features per pixel "
+                         "cell, blurred exactly by sigma, the first a histogram whose score (energy, on an energy "
+                         "net) is added below a pixel (0: none; no effect on other data)", low=0)
+
 
 def table_side(half_width: float, cell: float) -> int:
     """Cells per axis of a pixel table that holds a cube of half side `half_width` wherever
     its centre lies (the count must not depend on the centre, which may be traced)."""
     return max(math.ceil(2.0 * half_width / cell) + 1, WINDOW)
+
+
+def new_table(centre: Float[Array, " d"], half_width: float, cell: float, features: int,
+              key: PRNGKeyArray) -> tuple[Float[Array, "..."], Float[Array, " d"]]:
+    """A pixel table for the cube centre +- half_width and its origin: (n,) * D + (F,) values
+    ~ N(0, 1e-4) (channel 0 near softplus(0): a near-uniform histogram) and the global index
+    of its first cell per axis."""
+    shape = (table_side(half_width, cell),) * centre.shape[0] + (features,)
+    return 1e-2 * normal_init(key, shape), jnp.floor((centre - half_width) / cell)
 
 
 def blurred_pixel_table(table: Float[Array, "..."], origin: Float[Array, " d"], x: Float[Array, " d"],

@@ -92,12 +92,9 @@ def estimate(config, objective, model, batch_size: int | None = None, *, value_a
     the training's ``loss_and_grad(objective)`` (its trace is then the training step's own),
     or None."""
     is_float = lambda leaf: hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)  # noqa: E731
-    spec = jax.tree_util.tree_map(is_float, model)
-    from ..nets._base import frozen_fields
+    from ..nets._base import freeze
 
-    frozen = frozen_fields(model)
-    if frozen:
-        spec = eqx.tree_at(lambda s: [getattr(s, n) for n in frozen], spec, replace=[False] * len(frozen))
+    spec = freeze(jax.tree_util.tree_map(is_float, model), model)  # abstract leaves: trainable() cannot tell floats
     leaves = jax.tree_util.tree_leaves(model)
     p_bytes = sum(_nbytes(leaf) for leaf, t in zip(leaves, jax.tree_util.tree_leaves(spec)) if t)
     all_bytes = sum(_nbytes(leaf) for leaf in leaves)
