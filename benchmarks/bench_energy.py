@@ -13,6 +13,8 @@ and seconds. On `toy:ncsn-mixture`: annealed MALA on a trained energy model from
     .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000 --mala-steps 500 --mixture-steps 0   # BENCHMARKS.md 7
     .venv/bin/python benchmarks/bench_energy.py --budget 20 --n 4000 --mixture-steps 1500   # modest
     .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000 --mala-steps 500 --mixture-steps 0 --seeds 3
+    .venv/bin/python benchmarks/bench_energy.py --budget 60 --n 10000 --mala-steps 500 --mixture-steps 0 \
+        --set '{"pixel_table": 4, "pixel_table_nll": 1.0}'
 
 Prints one JSON line per row, then a table.
 """
@@ -80,7 +82,10 @@ def main() -> None:
     ap.add_argument("--mixture-steps", type=int, default=3000, help="training steps on toy:ncsn-mixture (0: skip)")
     ap.add_argument("--seeds", type=int, default=1, help="training seeds of the PC comparison (seed 0 also gets "
                     "the Metropolis rows; each further seed trains both networks for seed 0's steps)")
+    ap.add_argument("--set", default="{}", help="JSON config overrides for both networks, e.g. "
+                    "'{\"pixel_table\": 4, \"pixel_table_nll\": 1.0}'")
     args = ap.parse_args()
+    extra = json.loads(args.set)
     print(f"machine: {machine()}")
     rows = []
 
@@ -96,9 +101,9 @@ def main() -> None:
         work = Path(tmp)
         runs = {}
         for net in ("auto", "energy"):
-            r = rate(data, "mnist", work, dict(net=net))
+            r = rate(data, "mnist", work, dict(net=net, **extra))
             steps = max(100, int(round(args.budget * r / 100.0)) * 100)
-            cfg = preset("default", data="mnist", net=net, steps=steps, checkpoint_every=steps)
+            cfg = preset("default", data="mnist", net=net, steps=steps, checkpoint_every=steps, **extra)
             t = time.perf_counter()
             runs[net] = train(cfg, work / net, dataset=data, progress=False)
             train_s = time.perf_counter() - t
@@ -145,7 +150,7 @@ def main() -> None:
             for seed in range(1, args.seeds):
                 for net in ("auto", "energy"):
                     cfg = preset("default", data="mnist", net=net, steps=steps_of[net], checkpoint_every=steps_of[net],
-                                 seed=seed)
+                                 seed=seed, **extra)
                     run = train(cfg, work / f"{net}-{seed}", dataset=data, progress=False)
                     sampler, init = run.sampler()
                     x, _ = draw(run, sampler, key, args.n, init=init)

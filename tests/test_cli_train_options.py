@@ -111,7 +111,8 @@ def test_builtin_network_and_objective_flags_override_the_config_file(trained, t
     from scorefield.train._config import component_options  # what build_model passes to GridNet
 
     assert component_options(config, "net") == dict(grid_resolutions=[4, 6], grid_features=3, width=12, depth=2,
-                                                       pixel_edges=False, grid_blend="linear", pixel_table=0)
+                                                       pixel_edges=False, grid_blend="linear", pixel_table=0,
+                                                       pixel_table_nll=0.0)
 
 
 def test_flags_of_another_component_are_refused_naming_the_chosen_one(trained, tmp_path, capsys):

@@ -85,6 +85,17 @@ class ScoreNet(eqx.Module):
         """
         return _vmap_on_grid(self, x, sigmas)
 
+    def data_loss(self, x: Float[Array, "b d"]) -> Float[Array, ""] | None:
+        """A term the training adds to the objective's loss on the clean batch `x` (data
+        units), for a part of the network fitted by maximum likelihood rather than by score
+        matching; None (the default): none."""
+        return None
+
+
+def data_loss(model, x: Float[Array, "b d"]) -> Float[Array, ""] | None:
+    """``model.data_loss(x)`` for a :class:`ScoreNet`, None for any other callable."""
+    return model.data_loss(x) if isinstance(model, ScoreNet) else None
+
 
 def _vmap_on_grid(model, x, sigmas):
     return jax.vmap(jax.vmap(model), (0, None))(x, sigmas)

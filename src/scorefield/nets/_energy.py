@@ -12,7 +12,7 @@ from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 from ._grid import BLENDS, OPT_GRID_BLEND, check_blend
-from ._pixels import OPT_PIXEL_TABLE, blurred_table_energy, new_table
+from ._pixels import OPT_PIXEL_TABLE, OPT_PIXEL_TABLE_NLL, blurred_table_energy, new_table, table_data_loss
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -55,6 +55,7 @@ class EnergyNet(ScoreNet):
     table_origin: Float[Array, " d"] | None
     prior: bool = eqx.field(static=True)
     pixel_cell: float | None = eqx.field(static=True, default=None)
+    table_nll: float = eqx.field(static=True, default=0.0)
 
     frozen = ("b", "freqs", "centre", "half_width", "prior_scale", "table_origin")
     name = "energy"
@@ -69,11 +70,12 @@ class EnergyNet(ScoreNet):
         Option("width", int, 128, "hidden width of the MLP", low=1),
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         OPT_PIXEL_TABLE,
+        OPT_PIXEL_TABLE_NLL,
     )
 
     @classmethod
     def from_options(cls, context: NetContext, *, energy_backbone, grid_resolutions, grid_blend, grid_features, n_features,
-                     feature_scale, width, depth, pixel_table=0) -> "EnergyNet":
+                     feature_scale, width, depth, pixel_table=0, pixel_table_nll=0.0) -> "EnergyNet":
         backbone = ("grid" if context.dim <= 2 else "fourier") if energy_backbone == "auto" else energy_backbone
         if backbone == "grid" and context.dim > 3:
             raise ConfigError(f"net=\"energy\" with energy_backbone=\"grid\" is for data of dimension 1 to 3 "
@@ -84,7 +86,7 @@ class EnergyNet(ScoreNet):
                    n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
                    centre=context.centre, half_width=float(context.half_width),
                    pixel_cell=context.pixel_cell if pixel_table else None, table_features=int(pixel_table),
-                   key=context.key)
+                   table_nll=float(pixel_table_nll), key=context.key)
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class EnergyNet(ScoreNet):
         prior: bool = True,
         pixel_cell: float | None = None,
         table_features: int = 0,
+        table_nll: float = 0.0,
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -124,6 +127,8 @@ class EnergyNet(ScoreNet):
                 piecewise-constant image density (cell edges at whole multiples of
                 pixel_cell), blurred exactly by sigma: their values are trunk inputs, and the
                 energy of the histogram in channel 0 (:func:`blurred_table_energy`) is added.
+            table_nll: the weight of the histogram's negative log-likelihood on the clean
+                training batch (:meth:`data_loss`); 0: trained by the objective alone.
             key: split so that every part has its own randomness.
         """
         if backbone not in BACKBONES:
@@ -155,6 +160,7 @@ class EnergyNet(ScoreNet):
                                                       jax.random.fold_in(key, 1))
             self.pixel_cell = float(pixel_cell)
             in_size += table_features
+        self.table_nll = float(table_nll)
         trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
         # no bias in the last layer: a constant added to the energy changes no score, so it
         # would get no gradient (and the log-density is defined up to a constant anyway)
@@ -188,6 +194,11 @@ class EnergyNet(ScoreNet):
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         return -jax.grad(self.energy)(x, sigma)
+
+    def data_loss(self, x: Float[Array, "b d"]) -> Float[Array, ""] | None:
+        """`table_nll` times the mean negative log-likelihood of the table's histogram at the
+        clean batch `x` (:func:`table_data_loss`); None without a table or with weight 0."""
+        return table_data_loss(self.table, self.table_origin, x, self.pixel_cell, self.table_nll)
 
 
 def is_energy(model) -> bool:

@@ -12,7 +12,8 @@ from .._errors import ConfigError
 from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
-from ._pixels import OPT_PIXEL_TABLE, blurred_pixel_table, new_table, pixel_edge_features
+from ._pixels import (OPT_PIXEL_TABLE, OPT_PIXEL_TABLE_NLL, blurred_pixel_table, new_table, pixel_edge_features,
+                      table_data_loss)
 
 # the grid and energy networks' option: how grid points blend (functions in BLENDS below)
 OPT_GRID_BLEND = Option("grid_blend", str, "linear", "how the grid points blend: linear (multilinear) or quadratic "
@@ -53,6 +54,7 @@ class GridNet(ScoreNet):
     pixel_cell: float | None = eqx.field(static=True, default=None)
     pixel_edges: bool = eqx.field(static=True, default=True)
     blend: str = eqx.field(static=True, default="linear")
+    table_nll: float = eqx.field(static=True, default=0.0)
 
     frozen = ("freqs", "centre", "half_width", "table_origin")
     name = "grid"
@@ -65,18 +67,19 @@ class GridNet(ScoreNet):
         Option("pixel_edges", bool, False, "on a piecewise-constant image density: features of the distance to the "
                "nearest pixel edge in units of sigma (no effect on other data)"),
         OPT_PIXEL_TABLE,
+        OPT_PIXEL_TABLE_NLL,
     )
 
     @classmethod
     def from_options(cls, context: NetContext, *, grid_resolutions, grid_features, width, depth,
-                     pixel_edges=False, grid_blend="linear", pixel_table=0) -> "GridNet":
+                     pixel_edges=False, grid_blend="linear", pixel_table=0, pixel_table_nll=0.0) -> "GridNet":
         if context.half_width is None:
             raise ConfigError("net=\"grid\" needs half_width, the half side of the cube its grids cover")
         cell = context.pixel_cell if (pixel_edges or pixel_table) else None
         return cls(context.dim, resolutions=tuple(grid_resolutions), n_grid_features=grid_features, width=width,
                    depth=depth, centre=context.centre, half_width=float(context.half_width), pixel_cell=cell,
                    blend=grid_blend, pixel_edges=bool(pixel_edges), table_features=int(pixel_table),
-                   key=context.key)
+                   table_nll=float(pixel_table_nll), key=context.key)
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class GridNet(ScoreNet):
         blend: str = "linear",
         pixel_edges: bool = True,
         table_features: int = 0,
+        table_nll: float = 0.0,
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -112,6 +116,9 @@ class GridNet(ScoreNet):
                 blurred exactly by sigma (:func:`blurred_pixel_table`): their values and
                 slopes are MLP inputs, and the score of the histogram in channel 0 is added
                 to the MLP's output; 0: none.
+            table_nll: the weight of the histogram's negative log-likelihood on the clean
+                training batch (:meth:`data_loss`), added to the objective's loss; 0: the
+                histogram is trained by the objective alone.
             key: split so that every part has its own randomness.
         """
         if pixel_cell is not None and not (math.isfinite(pixel_cell) and pixel_cell > 0):
@@ -134,6 +141,7 @@ class GridNet(ScoreNet):
         n_in = (len(resolutions) * n_grid_features + dim + (2 * dim if self.pixel_edges else 0)
                 + ((1 + dim) * table_features + dim if self.table is not None else 0))
         self.trunk = FilmMLP(n_in, dim, 2 * sigma_features, width, depth, key=kt)
+        self.table_nll = float(table_nll)
 
     def __call__(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         u = (x - self.centre) / self.half_width  # the cube is [-1, 1]^D
@@ -146,6 +154,12 @@ class GridNet(ScoreNet):
             value, slope, head = blurred_pixel_table(self.table, self.table_origin, x, sigma, self.pixel_cell)
             feats += [value, slope, head]
         return (self.trunk(jnp.concatenate(feats), jnp.log(sigma) * self.freqs) + head) / sigma
+
+    def data_loss(self, x: Float[Array, "b d"]) -> Float[Array, ""] | None:
+        """`table_nll` times the mean negative log-likelihood (nats per point, densities per
+        unit area) of the table's histogram at the clean batch `x` (:func:`table_log_density`);
+        None without a table or with weight 0."""
+        return table_data_loss(self.table, self.table_origin, x, self.pixel_cell, self.table_nll)
 
 
 def _interpolate(grid: Float[Array, "..."], t: Float[Array, " d"]) -> Float[Array, " f"]:

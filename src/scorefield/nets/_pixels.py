@@ -42,6 +42,10 @@ OPT_PIXEL_TABLE = Option("pixel_table", int, 0, "on a piecewise-constant image d
                          "cell, blurred exactly by sigma, the first a histogram whose score (energy, on an energy "
                          "net) is added below a pixel (0: none; no effect on other data)", low=0)
 
+OPT_PIXEL_TABLE_NLL = Option("pixel_table_nll", float, 0.0, "with pixel_table: the weight of the histogram's negative "
+                             "log-likelihood of the clean training batch, added to the loss (0: the histogram is "
+                             "trained by score matching alone)", low=0.0)
+
 
 def table_side(half_width: float, cell: float) -> int:
     """Cells per axis of a pixel table that holds a cube of half side `half_width` wherever
@@ -108,6 +112,34 @@ def blurred_table_energy(table: Float[Array, "..."], origin: Float[Array, " d"],
     fade = _fade(sigma, cell)
     mass = _blur(jax.nn.softplus(LOGIT_GAIN * block[..., 0]), list(w))
     return fade * _blur(block, list(w)), -fade * jnp.log(mass)
+
+
+def table_log_density(table: Float[Array, "..."], origin: Float[Array, " d"], x: Float[Array, "b d"],
+                      cell: float) -> Float[Array, " b"]:
+    """The log-density (per unit volume, data units) of the table's histogram, channel 0
+    read as rho = softplus(LOGIT_GAIN f_0) and normalised over the table's cells, at a batch
+    of points (each counted in its cell; points outside the table in its nearest edge cell).
+
+    Maximising its mean over data draws is the histogram's maximum-likelihood fit: the
+    cells' masses converge to the data's cell frequencies, where denoising score matching
+    at small sigma sees a cell's mass relative to its neighbours' only within about sigma
+    of their shared edge (BENCHMARKS.md section 5).
+    """
+    d = x.shape[1]
+    rho = jax.nn.softplus(LOGIT_GAIN * table[..., 0])
+    n = jnp.asarray(table.shape[:d])
+    idx = jnp.clip(jnp.floor(x / cell - origin).astype(jnp.int32), 0, n - 1)
+    return jnp.log(rho[tuple(idx.T)]) - jnp.log(jnp.sum(rho)) - d * math.log(cell)
+
+
+def table_data_loss(table: Float[Array, "..."] | None, origin: Float[Array, " d"] | None, x: Float[Array, "b d"],
+                    cell: float | None, weight: float) -> Float[Array, ""] | None:
+    """A network's :meth:`~scorefield.nets.ScoreNet.data_loss` for its pixel table: `weight`
+    times the histogram's mean negative log-likelihood of the clean batch `x`
+    (:func:`table_log_density`); None without a table or with weight 0."""
+    if table is None or not weight:
+        return None
+    return -weight * jnp.mean(table_log_density(table, origin, x, cell))
 
 
 def _window(table, origin, x, sigma, cell):

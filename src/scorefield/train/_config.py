@@ -102,6 +102,9 @@ class TrainConfig:
     # grid net on such a density: F learned features per pixel cell blurred exactly by sigma,
     # the first a histogram whose exact blurred score the net adds below a pixel (0: none)
     pixel_table: int = 0
+    # with it: the weight of the histogram's negative log-likelihood of the clean batch,
+    # added to the loss (the histogram fitted by maximum likelihood; 0: by the objective alone)
+    pixel_table_nll: float = 0.0
     pixel_cell: Any = None
     # noise and objective
     objective: str = "dsm"
@@ -220,6 +223,10 @@ class TrainConfig:
                               "in data units) or left out")
         if isinstance(self.pixel_table, bool) or not isinstance(self.pixel_table, int) or self.pixel_table < 0:
             raise ConfigError(f"{source}: pixel_table={self.pixel_table!r} must be a whole number >= 0 (0: no table)")
+        if not (isinstance(self.pixel_table_nll, (int, float)) and not isinstance(self.pixel_table_nll, bool)
+                and math.isfinite(self.pixel_table_nll) and self.pixel_table_nll >= 0):
+            raise ConfigError(f"{source}: pixel_table_nll={self.pixel_table_nll!r} must be a finite number >= 0 "
+                              "(0: the histogram is trained by the objective alone)")
         for k in ("grid_align", "antithetic", "pixel_edges"):
             if not isinstance(getattr(self, k), bool):
                 raise ConfigError(f"{source}: {k}={getattr(self, k)!r} must be true or false")
@@ -382,11 +389,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # nats, hist_tv at 10,000 0.056 -> 0.049; 8,000 steps were not enough on every seed);
     # and a table of 4 learned features per pixel blurred exactly by sigma, whose histogram's
     # score the grid net adds below a pixel (BENCHMARKS.md section 5, 2026-12-03: over three
-    # seeds KL 0.033 -> 0.018-0.023 nats, hist_tv at 100,000 about 1.6x -> 1.37x its floor).
+    # seeds KL 0.033 -> 0.018-0.023 nats, hist_tv at 100,000 about 1.6x -> 1.37x its floor),
+    # its histogram fitted by maximum likelihood on the clean batches besides DSM (BENCHMARKS.md
+    # section 5, 2026-12-04: hist_tv at 100,000 over three seeds x three draws 1.37x -> 1.19x).
     "default": dict(
         net="auto", n_features=128, feature_scale=8.0, width=64, depth=2,
         grid_resolutions=[8, 16, 32, 64, 128], grid_features=4, pixel_edges=True, pixel_table=4,
-        objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
+        pixel_table_nll=1.0, objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
         sigma_min_ratio=1e-3, sample_sigma_min_ratio=1.25e-3,
         antithetic=True, second_order=0.05, second_order_fraction=0.25,
         batch_size=512, steps=12_000, lr=5e-3, lr_schedule="cosine", warmup_steps=200,

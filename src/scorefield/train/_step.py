@@ -12,6 +12,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Int, PRNGKeyArray
 
+from ..nets._base import data_loss
 from ._state import TrainState, step_key
 
 
@@ -26,7 +27,8 @@ def ema_update(ema, params, step: Int[Array, ""], decay: float):
 
 def loss_and_grad(objective: Callable) -> Callable:
     """``loss_and_grad(objective)(params, static, x, key, labels) -> (loss, grads)``: the
-    objective of ``eqx.combine(params, static)`` on the batch `x` and its gradient with
+    objective of ``eqx.combine(params, static)`` on the batch `x` (plus the network's own
+    :meth:`~scorefield.nets.ScoreNet.data_loss` of `x`, where it has one) and its gradient with
     respect to `params` (`labels` None for an unconditional objective), as one compiled
     function. Made once per training and given both to the memory estimate
     (:func:`scorefield.train._memory.estimate`) and to :func:`make_chunk`: JAX's trace cache
@@ -37,7 +39,9 @@ def loss_and_grad(objective: Callable) -> Callable:
     def value_and_grad(params, static, x, key, labels):
         def loss(p):
             model = eqx.combine(p, static)
-            return objective(model, x, key=key) if labels is None else objective(model, x, key=key, labels=labels)
+            value = objective(model, x, key=key) if labels is None else objective(model, x, key=key, labels=labels)
+            extra = data_loss(model, x)
+            return value if extra is None else value + extra
 
         return eqx.filter_value_and_grad(loss)(params)
 
