@@ -366,6 +366,30 @@ def test_pixel_table_histogram_log_density_is_normalised_and_fitted_by_its_data_
     assert np.abs(g[..., 0]).max() < 1e-4 < np.abs(grad_at(net.table)[..., 0]).max() / 100
 
 
+def test_pixel_table_stays_finite_where_its_histogram_or_its_weights_underflow():
+    """Maximum likelihood drives empty cells' logits down without end, and far from the table
+    at a small sigma every blur weight underflows: the score, the energy and its gradient stay
+    finite, and a window of equal floored cells still has the score of a uniform histogram."""
+    from scorefield.nets._pixels import LOGIT_GAIN, blurred_pixel_table, blurred_table_energy
+
+    cell, side = 1 / 28, 12
+    table = jnp.full((side, side, 2), -100.0 / LOGIT_GAIN * 10)  # softplus underflows to 0
+    table = table.at[5, 5, 0].set(0.0)  # one occupied cell
+    org = jnp.zeros(2)
+    pts = [jnp.array([5.5, 5.5]) * cell, jnp.array([1.3, 9.7]) * cell, jnp.array([5.5, 6.02]) * cell,
+           jnp.array([40.0, -30.0]) * cell]
+    for x in pts:
+        for sig in (1e-4 * cell, 0.05 * cell, 0.5 * cell, 3 * cell):
+            outs = blurred_pixel_table(table, org, x, sig, cell)
+            value, energy = blurred_table_energy(table, org, x, sig, cell)
+            grad = jax.grad(lambda y, s=sig: blurred_table_energy(table, org, y, s, cell)[1])(x)
+            for a in (*outs, value, energy, grad):
+                assert np.isfinite(np.asarray(a)).all(), (x, sig)
+    # deep inside an empty region the floored cells are a uniform histogram: no score
+    _, _, score = blurred_pixel_table(table, org, jnp.array([1.5, 9.5]) * cell, 0.05 * cell, cell)
+    assert np.abs(np.asarray(score)).max() < 1e-6
+
+
 def test_grid_net_pixel_edges_only_on_an_image_density():
     from scorefield.data import load
     from scorefield.train import preset, resolve

@@ -91,10 +91,10 @@ def blurred_pixel_table(table: Float[Array, "..."], origin: Float[Array, " d"], 
     def slope(k):
         return [dw[j] if j == k else w[j] for j in range(d)]
 
-    rho = jax.nn.softplus(LOGIT_GAIN * block[..., 0])
+    rho = _histogram(block)
     value = _blur(block, list(w))
     grad = jnp.concatenate([_blur(block, slope(k)) for k in range(d)])
-    score = jnp.stack([_blur(rho, slope(k)) for k in range(d)]) / _blur(rho, list(w))
+    score = jnp.stack([_blur(rho, slope(k)) for k in range(d)]) / _mass(rho, w)
     fade = _fade(sigma, cell)
     return fade * value, fade * grad, fade * score
 
@@ -110,7 +110,7 @@ def blurred_table_energy(table: Float[Array, "..."], origin: Float[Array, " d"],
     """
     block, w, _ = _window(table, origin, x, sigma, cell)
     fade = _fade(sigma, cell)
-    mass = _blur(jax.nn.softplus(LOGIT_GAIN * block[..., 0]), list(w))
+    mass = _mass(_histogram(block), w)
     return fade * _blur(block, list(w)), -fade * jnp.log(mass)
 
 
@@ -126,7 +126,7 @@ def table_log_density(table: Float[Array, "..."], origin: Float[Array, " d"], x:
     of their shared edge (BENCHMARKS.md section 5).
     """
     d = x.shape[1]
-    rho = jax.nn.softplus(LOGIT_GAIN * table[..., 0])
+    rho = _histogram(table)
     n = jnp.asarray(table.shape[:d])
     idx = jnp.clip(jnp.floor(x / cell - origin).astype(jnp.int32), 0, n - 1)
     return jnp.log(rho[tuple(idx.T)]) - jnp.log(jnp.sum(rho)) - d * math.log(cell)
@@ -162,6 +162,24 @@ def _window(table, origin, x, sigma, cell):
     ends = jnp.stack([jnp.cos(0.5 * jnp.pi * f) ** 2, one, one, one, jnp.sin(0.5 * jnp.pi * f) ** 2], axis=1)
     block = jax.lax.dynamic_slice(table, tuple(start) + (0,), (WINDOW,) * d + (table.shape[-1],))
     return block, w * ends, dw * ends
+
+
+# the least intensity of a histogram cell: maximum likelihood drives an empty cell's logit down
+# by about Adam's learning rate every step, without end, and an intensity that underflows to 0
+# in every cell near a point makes its blurred score 0/0 and its energy infinite
+RHO_FLOOR = 1e-30
+
+
+def _histogram(table):
+    """The histogram intensity of each cell of a table (or block): softplus(LOGIT_GAIN f_0),
+    at least RHO_FLOOR (where it gets no gradient: the logit stops there)."""
+    return jnp.maximum(jax.nn.softplus(LOGIT_GAIN * table[..., 0]), RHO_FLOOR)
+
+
+def _mass(rho, w):
+    """The histogram's blurred mass near a point, at least RHO_FLOOR * 1e-5: far outside the
+    table at a small sigma every weight of the window underflows to 0."""
+    return jnp.maximum(_blur(rho, list(w)), RHO_FLOOR * 1e-5)
 
 
 def _blur(vals, factors):
