@@ -1,3 +1,4 @@
+import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -416,6 +417,42 @@ def test_grid_net_pixel_edges_only_on_an_image_density():
         key=jax.random.PRNGKey(3))
     x = jnp.array([0.4, 0.5])
     assert np.array_equal(np.asarray(_call(a, x, 0.01)), np.asarray(_call(b, x, 0.01)))
+
+
+def test_energy_net_pixel_table_gate_leaves_the_histograms_energy_below_a_pixel():
+    """With pixel_table_gate the trunk's energy and the prior term are weighted by
+    (1 - fade)^2: far below a pixel the energy is the table's histogram's alone (so its cells'
+    masses are the histogram's, whatever offsets the trunk holds), above a pixel unchanged."""
+    from scorefield.data import load
+    from scorefield.nets._pixels import blurred_table_energy, table_fade
+    from scorefield.train import preset, resolve
+    from scorefield.train._build import build_model
+
+    config = resolve(preset("default", data="mnist", net="energy", grid_resolutions=[8, 16], width=16, depth=1),
+                     load("mnist"))
+    assert (config.pixel_table, config.pixel_table_nll, config.pixel_table_gate) == (4, 1.0, True)
+    # the same network without the gate, and a trunk with large outputs: what the gate must silence
+    nets = [build_model(dataclasses.replace(config, pixel_table_gate=gate), key=jax.random.PRNGKey(0))
+            for gate in (True, False)]
+    loud = 30.0 * jax.random.normal(jax.random.PRNGKey(1), nets[0].trunk.out.weight.shape)
+    net, open_net = (eqx.tree_at(lambda n: n.trunk.out.weight, n, loud) for n in nets)
+    assert net.table_gate and not open_net.table_gate
+    cell = net.pixel_cell
+    pts = jax.random.uniform(jax.random.PRNGKey(2), (16, 2), minval=0.2, maxval=0.8)
+    for sig in (1e-3 * cell, 0.03 * cell, 0.5 * cell, 4 * cell):
+        g = (1.0 - float(table_fade(sig, cell))) ** 2
+        for x in pts[:4]:
+            head = float(blurred_table_energy(net.table, net.table_origin, x, sig, cell)[1])
+            e, e_open = float(net.energy(x, sig)), float(open_net.energy(x, sig))
+            assert e - head == pytest.approx(g * (e_open - head), rel=1e-3, abs=1e-3 * max(1.0, abs(e_open - head)))
+    # far below a pixel: the energy differences between cells are the histogram's
+    sig = 1e-3 * cell
+    a, b = jnp.array([10.5, 12.5]) * cell, jnp.array([14.5, 9.5]) * cell
+    diff = float(net.energy(a, sig) - net.energy(b, sig))
+    want = float(blurred_table_energy(net.table, net.table_origin, a, sig, cell)[1]
+                 - blurred_table_energy(net.table, net.table_origin, b, sig, cell)[1])
+    assert diff == pytest.approx(want, abs=1e-3)
+    assert abs(float(open_net.energy(a, sig) - open_net.energy(b, sig)) - want) > 1.0  # the trunk's offset
 
 
 def test_energy_net_pixel_table_adds_its_histograms_energy():

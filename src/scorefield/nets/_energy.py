@@ -12,7 +12,8 @@ from .._registry import Option
 from ._base import NETS, NetContext, ScoreNet, normal_init
 from ._film import FilmMLP, sigma_frequencies
 from ._grid import BLENDS, OPT_GRID_BLEND, check_blend
-from ._pixels import OPT_PIXEL_TABLE, OPT_PIXEL_TABLE_NLL, blurred_table_energy, new_table, table_data_loss
+from ._pixels import (OPT_PIXEL_TABLE, OPT_PIXEL_TABLE_NLL, blurred_table_energy, new_table, table_data_loss,
+                      table_fade)
 from ._trig import sincos_turns
 
 BACKBONES = ("grid", "fourier")
@@ -56,6 +57,7 @@ class EnergyNet(ScoreNet):
     prior: bool = eqx.field(static=True)
     pixel_cell: float | None = eqx.field(static=True, default=None)
     table_nll: float = eqx.field(static=True, default=0.0)
+    table_gate: bool = eqx.field(static=True, default=False)
 
     frozen = ("b", "freqs", "centre", "half_width", "prior_scale", "table_origin")
     name = "energy"
@@ -71,11 +73,13 @@ class EnergyNet(ScoreNet):
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         OPT_PIXEL_TABLE,
         OPT_PIXEL_TABLE_NLL,
+        Option("pixel_table_gate", bool, False, "with pixel_table: the trunk's energy times 1 - the table's fade "
+               "exp(-(2 sigma / cell)^2), so that far below a pixel the energy is the table's histogram's"),
     )
 
     @classmethod
     def from_options(cls, context: NetContext, *, energy_backbone, grid_resolutions, grid_blend, grid_features, n_features,
-                     feature_scale, width, depth, pixel_table=0, pixel_table_nll=0.0) -> "EnergyNet":
+                     feature_scale, width, depth, pixel_table=0, pixel_table_nll=0.0, pixel_table_gate=False) -> "EnergyNet":
         backbone = ("grid" if context.dim <= 2 else "fourier") if energy_backbone == "auto" else energy_backbone
         if backbone == "grid" and context.dim > 3:
             raise ConfigError(f"net=\"energy\" with energy_backbone=\"grid\" is for data of dimension 1 to 3 "
@@ -86,7 +90,7 @@ class EnergyNet(ScoreNet):
                    n_features=n_features, feature_scale=feature_scale, width=width, depth=depth,
                    centre=context.centre, half_width=float(context.half_width),
                    pixel_cell=context.pixel_cell if pixel_table else None, table_features=int(pixel_table),
-                   table_nll=float(pixel_table_nll), key=context.key)
+                   table_nll=float(pixel_table_nll), table_gate=bool(pixel_table_gate), key=context.key)
 
     def __init__(
         self,
@@ -108,6 +112,7 @@ class EnergyNet(ScoreNet):
         pixel_cell: float | None = None,
         table_features: int = 0,
         table_nll: float = 0.0,
+        table_gate: bool = False,
         key: PRNGKeyArray,
     ):
         """Arguments:
@@ -129,6 +134,10 @@ class EnergyNet(ScoreNet):
                 energy of the histogram in channel 0 (:func:`blurred_table_energy`) is added.
             table_nll: the weight of the histogram's negative log-likelihood on the clean
                 training batch (:meth:`data_loss`); 0: trained by the objective alone.
+            table_gate: with a table, the trunk's energy times 1 - the table's fade: far
+                below a pixel, where the trunk's E / sigma would amplify any offset it holds
+                between cells (DSM pins those only within sigma of an edge), the energy is
+                the histogram's.
             key: split so that every part has its own randomness.
         """
         if backbone not in BACKBONES:
@@ -161,6 +170,7 @@ class EnergyNet(ScoreNet):
             self.pixel_cell = float(pixel_cell)
             in_size += table_features
         self.table_nll = float(table_nll)
+        self.table_gate = bool(table_gate) and self.table is not None
         trunk = FilmMLP(in_size, 1, 2 * sigma_features, width, depth, key=kt)
         # no bias in the last layer: a constant added to the energy changes no score, so it
         # would get no gradient (and the log-density is defined up to a constant anyway)
@@ -179,13 +189,15 @@ class EnergyNet(ScoreNet):
         """E(x, sigma), equal to -log p_sigma(x) up to a constant in x (dimensionless)."""
         sigma = jnp.asarray(sigma, jnp.float32)
         u = x - self.centre
-        feats, head = self._features(u), 0.0
+        feats, head, gate = self._features(u), 0.0, 1.0
         if self.table is not None:
             value, head = blurred_table_energy(self.table, self.table_origin, x, sigma, self.pixel_cell)
             feats = jnp.concatenate([feats, value])
-        e = self.trunk(feats, jnp.log(sigma) * self.freqs)[0] / sigma + head
+            if self.table_gate:
+                gate = (1.0 - table_fade(sigma, self.pixel_cell)) ** 2
+        e = gate * self.trunk(feats, jnp.log(sigma) * self.freqs)[0] / sigma + head
         if self.prior:
-            e = e + 0.5 * jnp.sum(u**2) / (sigma**2 + self.prior_scale**2)
+            e = e + gate * 0.5 * jnp.sum(u**2) / (sigma**2 + self.prior_scale**2)
         return e
 
     def log_prob(self, x: Float[Array, " d"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:

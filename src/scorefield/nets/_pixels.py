@@ -47,6 +47,12 @@ OPT_PIXEL_TABLE_NLL = Option("pixel_table_nll", float, 0.0, "with pixel_table: t
                              "trained by score matching alone)", low=0.0)
 
 
+def table_fade(sigma: Float[ArrayLike, ""], cell: float) -> Float[Array, ""]:
+    """exp(-(2 sigma / cell)^2): how much of a pixel table's blurred output a network uses at
+    sigma (1 far below a pixel, 0.37 at half a pixel, 0.02 at one)."""
+    return _fade(sigma, cell)
+
+
 def table_side(half_width: float, cell: float) -> int:
     """Cells per axis of a pixel table that holds a cube of half side `half_width` wherever
     its centre lies (the count must not depend on the centre, which may be traced)."""

@@ -105,6 +105,8 @@ class TrainConfig:
     # with it: the weight of the histogram's negative log-likelihood of the clean batch,
     # added to the loss (the histogram fitted by maximum likelihood; 0: by the objective alone)
     pixel_table_nll: float = 0.0
+    # energy net with a table: its trunk's energy gated off far below a pixel (nets.EnergyNet)
+    pixel_table_gate: bool = False
     pixel_cell: Any = None
     # noise and objective
     objective: str = "dsm"
@@ -227,7 +229,7 @@ class TrainConfig:
                 and math.isfinite(self.pixel_table_nll) and self.pixel_table_nll >= 0):
             raise ConfigError(f"{source}: pixel_table_nll={self.pixel_table_nll!r} must be a finite number >= 0 "
                               "(0: the histogram is trained by the objective alone)")
-        for k in ("grid_align", "antithetic", "pixel_edges"):
+        for k in ("grid_align", "antithetic", "pixel_edges", "pixel_table_gate"):
             if not isinstance(getattr(self, k), bool):
                 raise ConfigError(f"{source}: {k}={getattr(self, k)!r} must be true or false")
         if not (0.0 <= self.ema_decay < 1.0):
@@ -412,10 +414,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         # derivative: slower per step, and worse, hist_tv 0.140 -> 0.088 at 2,000 steps) and a
         # lower learning rate (hist_tv at 10,000 0.062 -> 0.057 at 14,000 steps) and grid
         # features blended by a quadratic B-spline, so the score -grad E is continuous (0.0625
-        # -> 0.0575 at 6,000 steps, 1.23x the seconds; BENCHMARKS.md 7); no pixel table (on the
-        # energy it slowed training 1.8x per step and MALA from the PC samples was no better:
-        # 1.66x the floor against 1.54x, BENCHMARKS.md 7, 2026-12-03)
-        energy={"second_order": 0.0, "lr": 3e-3, "grid_blend": "quadratic", "pixel_table": 0},
+        # -> 0.0575 at 6,000 steps, 1.23x the seconds; BENCHMARKS.md 7); and the pixel table's
+        # gate: far below a pixel the trunk's energy and the prior term give way to the
+        # table's histogram energy, so that a Metropolis chain at sigma_min samples the
+        # histogram's cell masses, not the offsets DSM leaves between cells (BENCHMARKS.md 7,
+        # 2026-12-04: MALA from the PC samples 2.42x -> 1.05x its floor, one seed)
+        energy={"second_order": 0.0, "lr": 3e-3, "grid_blend": "quadratic", "pixel_table_gate": True},
     ),
     # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
     # class-conditional where the data have labels (10% of labels dropped for guidance),
