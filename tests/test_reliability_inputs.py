@@ -72,6 +72,8 @@ def ws(tmp_path_factory):
     np.save(d / "same.npy", np.full((20, 2), 3.0, np.float32))
     Image.new("L", (8, 8), 255).save(d / "white.png")
     (d / "seed.toml").write_text("seed = -1\n")
+    (d / "nll.toml").write_text("pixel_table_nll = inf\n")
+    (d / "gate.toml").write_text('pixel_table_gate = "yes"\n')
     (d / "bigseed.toml").write_text("seed = 9223372036854775807\nsteps = 2147483648\n")
     (d / "dim3.toml").write_text("dim = 3\n")
     (d / "tiny.toml").write_text(tiny_toml(10) + SIGMA_NET)
@@ -136,6 +138,11 @@ CASES = [
      "'not a host' is not HOST:PORT"),
     # 14: a config that does not fit the data
     (TRAIN + ["--data", DATA, "--config", "{dim3.toml}"], 2, "dim=3 does not fit the data"),
+    # the pixel table's maximum-likelihood weight: a number >= 0, finite
+    (TRAIN + ["--data", DATA, "--pixel-table-nll", "-1"], 2, "--pixel-table-nll: -1 must be a number >= 0"),
+    (TRAIN + ["--data", DATA, "--pixel-table-nll", "nan"], 2, "--pixel-table-nll: nan must be a number >= 0"),
+    (TRAIN + ["--data", DATA, "--config", "{nll.toml}"], 2, "pixel_table_nll=inf must be a finite number >= 0"),
+    (TRAIN + ["--data", DATA, "--config", "{gate.toml}"], 2, "pixel_table_gate='yes' must be true or false"),
     # 18: no command: a short usage, exit 2
     ([], 2, "usage: scorefield"),
 ]
