@@ -352,8 +352,10 @@ def test_pixel_table_histogram_log_density_is_normalised_and_fitted_by_its_data_
     assert build_model(resolve(preset("fast", data="mnist", pixel_table=2), load("mnist")),
                        key=jax.random.PRNGKey(0)).data_loss(batch) is None
 
+    grad_of = jax.jit(jax.grad(lambda t: eqx.tree_at(lambda n: n.table, net, t).data_loss(batch)))
+
     def grad_at(t):
-        return np.asarray(jax.grad(lambda t: eqx.tree_at(lambda n: n.table, net, t).data_loss(batch))(t))
+        return np.asarray(grad_of(t))
 
     idx = np.floor(np.asarray(batch) / net.pixel_cell - np.asarray(net.table_origin)).astype(int)
     counts = np.zeros(net.table.shape[:2])
@@ -379,12 +381,14 @@ def test_pixel_table_stays_finite_where_its_histogram_or_its_weights_underflow()
     org = jnp.zeros(2)
     pts = [jnp.array([5.5, 5.5]) * cell, jnp.array([1.3, 9.7]) * cell, jnp.array([5.5, 6.02]) * cell,
            jnp.array([40.0, -30.0]) * cell]
+    @jax.jit
+    def everything(x, sig):
+        grad = jax.grad(lambda y: blurred_table_energy(table, org, y, sig, cell)[1])(x)
+        return (*blurred_pixel_table(table, org, x, sig, cell), *blurred_table_energy(table, org, x, sig, cell), grad)
+
     for x in pts:
         for sig in (1e-4 * cell, 0.05 * cell, 0.5 * cell, 3 * cell):
-            outs = blurred_pixel_table(table, org, x, sig, cell)
-            value, energy = blurred_table_energy(table, org, x, sig, cell)
-            grad = jax.grad(lambda y, s=sig: blurred_table_energy(table, org, y, s, cell)[1])(x)
-            for a in (*outs, value, energy, grad):
+            for a in everything(x, jnp.asarray(sig)):
                 assert np.isfinite(np.asarray(a)).all(), (x, sig)
     # deep inside an empty region the floored cells are a uniform histogram: no score
     _, _, score = blurred_pixel_table(table, org, jnp.array([1.5, 9.5]) * cell, 0.05 * cell, cell)
@@ -439,11 +443,15 @@ def test_energy_net_pixel_table_gate_leaves_the_histograms_energy_below_a_pixel(
     assert net.table_gate and not open_net.table_gate
     cell = net.pixel_cell
     pts = jax.random.uniform(jax.random.PRNGKey(2), (16, 2), minval=0.2, maxval=0.8)
+    @jax.jit
+    def parts(x, sig):
+        return (blurred_table_energy(net.table, net.table_origin, x, sig, cell)[1], net.energy(x, sig),
+                open_net.energy(x, sig))
+
     for sig in (1e-3 * cell, 0.03 * cell, 0.5 * cell, 4 * cell):
         g = (1.0 - float(table_fade(sig, cell))) ** 2
         for x in pts[:4]:
-            head = float(blurred_table_energy(net.table, net.table_origin, x, sig, cell)[1])
-            e, e_open = float(net.energy(x, sig)), float(open_net.energy(x, sig))
+            head, e, e_open = (float(v) for v in parts(x, jnp.asarray(sig)))
             assert e - head == pytest.approx(g * (e_open - head), rel=1e-3, abs=1e-3 * max(1.0, abs(e_open - head)))
     # far below a pixel: the energy differences between cells are the histogram's
     sig = 1e-3 * cell

@@ -409,7 +409,7 @@ def test_a_networks_data_loss_is_added_to_the_objectives(tmp_path):
     from scorefield.data import load
     from scorefield.likelihood import entropy
 
-    cfg = preset("fast", data="mnist", pixel_table=1, pixel_table_nll=1.0, steps=300, steps_per_call=50,
+    cfg = preset("fast", data="mnist", pixel_table=1, pixel_table_nll=1.0, steps=150, steps_per_call=50,
                  log_every=50, lr=3e-2, warmup_steps=0, lr_schedule="constant")
 
     def objective(model, x, *, key):
