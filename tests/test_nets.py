@@ -256,23 +256,27 @@ def test_blurred_pixel_table_holds_the_exact_smoothed_score_of_its_histogram():
             table[k - origin[0], j - origin[1], 0] = np.log(np.expm1(float(target.probs[4 - j, k]))) / LOGIT_GAIN
     table, org = jnp.asarray(table), jnp.asarray(origin, jnp.float32)
     pts = jax.random.uniform(jax.random.PRNGKey(3), (48, 2), maxval=jnp.array([1.0, 5 / 6]))  # in the image
-    feats = jax.vmap(lambda x, s: blurred_pixel_table(table, org, x, s, cell), (0, None))
+    feats = jax.jit(jax.vmap(lambda x, s: blurred_pixel_table(table, org, x, s, cell), (0, None)))
+    # sigma times the gradient of channel 1's blurred value, without the fade
+    grad_v1 = jax.jit(jax.vmap(lambda x, s: s * jax.grad(
+        lambda y: blurred_pixel_table(table, org, y, s, cell)[0][1])(x) / jnp.exp(-((2 * s / cell) ** 2)), (0, None)))
     for sig in (0.03 * cell, 0.1 * cell, 0.3 * cell):
         fade = np.exp(-((2 * sig / cell) ** 2))
-        value, slope, score = (np.asarray(f) / fade for f in feats(pts, sig))
+        value, slope, score = (np.asarray(f) / fade for f in feats(pts, jnp.asarray(sig)))
         want = jax.vmap(target.smoothed_score, (0, None))(pts, sig) * sig
         np.testing.assert_allclose(score, np.asarray(want), rtol=1e-3, atol=1e-3)
         # the values are the table blurred by sigma, the slopes sigma times their gradient
-        v1 = lambda x, s=sig, fd=fade: blurred_pixel_table(table, org, x, s, cell)[0][1] / fd  # noqa: E731
-        for x, v, g in zip(pts[:6], value[:6], slope[:6]):
-            np.testing.assert_allclose(g[1::2], np.asarray(jax.grad(v1)(x)) * sig, rtol=1e-3, atol=1e-4)
+        grads = np.asarray(grad_v1(pts[:6], jnp.asarray(sig)))
+        for x, v, g, gv in zip(pts[:6], value[:6], slope[:6], grads):
+            np.testing.assert_allclose(g[1::2], gv, rtol=1e-3, atol=1e-4)
             cx, cy = (np.floor(np.asarray(x) / cell).astype(int) - np.asarray(origin))
             if sig < 0.05 * cell and min(np.abs(np.asarray(x) / cell - np.round(np.asarray(x) / cell))) > 0.3:
                 assert v[1] == pytest.approx(float(table[cx, cy, 1]), abs=1e-4)  # deep in a cell: its own value
     # across a cell edge the window moves by a cell: the tapered ends keep it continuous
+    both = jax.jit(lambda s: [jnp.concatenate(blurred_pixel_table(table, org, jnp.array([3 * cell + h, 0.4]), s, cell))
+                              for h in (-1e-6, 1e-6)])
     for sig in np.geomspace(0.03, 3.0, 14) * cell:
-        a, b = (jnp.concatenate(blurred_pixel_table(table, org, jnp.array([3 * cell + h, 0.4]), sig, cell))
-                for h in (-1e-6, 1e-6))
+        a, b = both(jnp.asarray(sig, jnp.float32))
         assert np.abs(np.asarray(a - b)).max() < 1e-4
 
 
