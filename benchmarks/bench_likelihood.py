@@ -7,9 +7,9 @@ of steps, then measures the likelihood on --n held-out exact draws: kl with its 
 error, the paired kl - kl_floor ("excess") and the floor; and samples --samples points with
 the recipe's own sampler for hist_tv beside its iid floor (the issue's guard: hist_tv at
 10,000 <= 0.055 and train + sample <= 60 s), with --big N a second, larger draw (the second
-goal: within 1.3x the floor at 100,000), averaged over --big-draws sampling keys. Training and sampling seconds are wall time,
-compile included, with the process's CPU seconds and the load average beside them (on a
-shared machine the wall seconds are not idle figures).
+goal: within 1.3x the floor at 100,000), averaged over --big-draws sampling keys. Training
+and sampling seconds are wall time, compile included, with the process's CPU seconds and
+the load average beside them (on a shared machine the wall seconds are not idle figures).
 
     .venv/bin/python benchmarks/bench_likelihood.py                       # 3 images, the preset's steps
     .venv/bin/python benchmarks/bench_likelihood.py --steps 3000,12000 --n 2000

@@ -73,8 +73,8 @@ class EnergyNet(ScoreNet):
         Option("depth", int, 3, "number of hidden layers of the MLP", low=1),
         OPT_PIXEL_TABLE,
         OPT_PIXEL_TABLE_NLL,
-        Option("pixel_table_gate", bool, False, "with pixel_table: the trunk's energy times 1 - the table's fade "
-               "exp(-(2 sigma / cell)^2), so that far below a pixel the energy is the table's histogram's"),
+        Option("pixel_table_gate", bool, False, "with pixel_table: the trunk's energy and the prior term times "
+               "(1 - exp(-(2 sigma / cell)^2))^2, so that far below a pixel the energy is the table's histogram's"),
     )
 
     @classmethod
@@ -134,10 +134,10 @@ class EnergyNet(ScoreNet):
                 energy of the histogram in channel 0 (:func:`blurred_table_energy`) is added.
             table_nll: the weight of the histogram's negative log-likelihood on the clean
                 training batch (:meth:`data_loss`); 0: trained by the objective alone.
-            table_gate: with a table, the trunk's energy times 1 - the table's fade: far
-                below a pixel, where the trunk's E / sigma would amplify any offset it holds
-                between cells (DSM pins those only within sigma of an edge), the energy is
-                the histogram's.
+            table_gate: with a table, the trunk's energy and the prior term times
+                (1 - table_fade)^2: far below a pixel, where the trunk's E / sigma would
+                amplify any offset it holds between cells (DSM pins those only within sigma
+                of an edge) and the prior tilts the image, the energy is the histogram's.
             key: split so that every part has its own randomness.
         """
         if backbone not in BACKBONES:

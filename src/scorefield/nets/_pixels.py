@@ -50,7 +50,7 @@ OPT_PIXEL_TABLE_NLL = Option("pixel_table_nll", float, 0.0, "with pixel_table: t
 def table_fade(sigma: Float[ArrayLike, ""], cell: float) -> Float[Array, ""]:
     """exp(-(2 sigma / cell)^2): how much of a pixel table's blurred output a network uses at
     sigma (1 far below a pixel, 0.37 at half a pixel, 0.02 at one)."""
-    return _fade(sigma, cell)
+    return jnp.exp(-((2.0 * sigma / cell) ** 2))
 
 
 def table_side(half_width: float, cell: float) -> int:
@@ -101,7 +101,7 @@ def blurred_pixel_table(table: Float[Array, "..."], origin: Float[Array, " d"], 
     value = _blur(block, list(w))
     grad = jnp.concatenate([_blur(block, slope(k)) for k in range(d)])
     score = jnp.stack([_blur(rho, slope(k)) for k in range(d)]) / _mass(rho, w)
-    fade = _fade(sigma, cell)
+    fade = table_fade(sigma, cell)
     return fade * value, fade * grad, fade * score
 
 
@@ -115,7 +115,7 @@ def blurred_table_energy(table: Float[Array, "..."], origin: Float[Array, " d"],
         (value (F,), energy ()), both faded as exp(-(2 sigma / cell)^2).
     """
     block, w, _ = _window(table, origin, x, sigma, cell)
-    fade = _fade(sigma, cell)
+    fade = table_fade(sigma, cell)
     mass = _mass(_histogram(block), w)
     return fade * _blur(block, list(w)), -fade * jnp.log(mass)
 
@@ -192,7 +192,3 @@ def _blur(vals, factors):
     for f in factors:  # contract the leading axis each time: axis k meets factor k
         vals = jnp.tensordot(f, vals, axes=(0, 0))
     return vals
-
-
-def _fade(sigma, cell):
-    return jnp.exp(-((2.0 * sigma / cell) ** 2))
