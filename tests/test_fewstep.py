@@ -214,6 +214,29 @@ def test_evaluation_count(name, nfe, used):
     assert counter.calls == used * n
 
 
+@pytest.mark.parametrize("name", ["euler", "dpm2m", "dpm3m"])
+def test_denoising_step_is_inside_the_scan(name):
+    """Where the step rule to sigma = 0 is the denoiser, the score is traced once for a whole
+    sample (one compiled program holds the network), and that last step is exactly
+    D(x, sigma_min) = x + sigma_min^2 s(x, sigma_min) of the position before it."""
+    traces = []
+
+    def score(x, sigma):
+        traces.append(1)  # runs while JAX traces, not per evaluation
+        return mixture_score(x, sigma)
+
+    sampler = make(name, 6)
+    assert sampler.denoise_in_scan and sampler.steps_per_level == 6
+    x0 = np.asarray(SMAX * jax.random.normal(jax.random.key(3), (16, 2)), np.float32)
+    out = S.sample(sampler, score, jax.random.key(0), n=16, init=x0, trajectory_every=1)
+    assert len(traces) == 1
+    assert out.n_score_evals_per_sample == 6
+    before = out.trajectory[-3]  # frames: start, after each of the 6 steps, the samples
+    expected = before + SMIN**2 * np.asarray(jax.vmap(mixture_score, (0, None))(before, SMIN))
+    np.testing.assert_allclose(out.samples, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out.trajectory[-1], out.samples)
+
+
 def test_schedules():
     """EDM's rho spacing: both end points, (sigma^(1/rho)) linear in i; rho -> inf tends
     to log-uniform; log-uniform is geometric."""

@@ -11,7 +11,7 @@ from ._schedules import AbstractFewStepSampler, denoise, few_step_grid, few_step
 
 
 def dpm2m_step(fn, x: Float[Array, " d"], d_prev: Float[Array, " d"], sigma_prev, sigma, sigma_next, first):
-    """One DPM-Solver++(2M) step from `sigma` to `sigma_next > 0` (one score evaluation).
+    """One DPM-Solver++(2M) step from `sigma` to `sigma_next >= 0` (one score evaluation).
 
     For the VE process (alpha = 1) in lambda = -log sigma the ODE is dx/dlambda = D - x, so
     x_next = (sigma_next / sigma) x + int_lambda^lambda_next e^(u - lambda_next) D du exactly;
@@ -19,7 +19,8 @@ def dpm2m_step(fn, x: Float[Array, " d"], d_prev: Float[Array, " d"], sigma_prev
     denoised values this becomes
         x_next = (sigma_next / sigma) x + (1 - sigma_next / sigma) D~,
         D~ = (1 + 1/(2r)) D(x, sigma) - 1/(2r) D_prev,
-    and D~ = D(x, sigma) on the `first` step (no history: first order).
+    and D~ = D(x, sigma) on the `first` step (no history: first order) and on the step to
+    sigma_next = 0 (h infinite: the step is the denoiser, x_next = D(x, sigma)).
 
     Arguments:
         d_prev: D at the previous grid point (`sigma_prev`); ignored when `first`.
@@ -28,9 +29,10 @@ def dpm2m_step(fn, x: Float[Array, " d"], d_prev: Float[Array, " d"], sigma_prev
         (x_next, D(x, sigma)), the second to pass on as the next step's `d_prev`.
     """
     d = denoise(fn, x, sigma)
-    h = jnp.log(sigma / sigma_next)
+    flat = first | (sigma_next <= 0)
+    h = jnp.log(sigma / jnp.where(flat, 0.5 * sigma, sigma_next))  # any finite h where flat
     h_prev = jnp.log(sigma_prev / sigma)
-    w = jnp.where(first, 0.0, 0.5 * h / jnp.where(first, 1.0, h_prev))
+    w = jnp.where(flat, 0.0, 0.5 * h / jnp.where(flat, 1.0, h_prev))
     d_mix = (1.0 + w) * d - w * d_prev
     ratio = sigma_next / sigma
     return ratio * x + (1.0 - ratio) * d_mix, d
@@ -60,6 +62,7 @@ class DPMSolver2M(AbstractFewStepSampler):
     label = "DPM-Solver++(2M)"
     min_nfe = 2
     options = few_step_options(2, 20)
+    denoise_in_scan = True  # the step to sigma = 0 is the denoiser
 
     def __init__(self, sigma_max: float, sigma_min: float, nfe: int = 20, *, schedule: str = "rho", rho: float = 7.0):
         self.nfe, self.sigmas, self.schedule, self.rho = few_step_grid(self, sigma_max, sigma_min, nfe, schedule, rho)
@@ -70,5 +73,5 @@ class DPMSolver2M(AbstractFewStepSampler):
     def step(self, fn, state, level, key):
         x, i, d_prev = state
         s = self.sigmas
-        x, d = dpm2m_step(fn, x, d_prev, s[jnp.maximum(i - 1, 0)], s[i], s[i + 1], i == 0)
+        x, d = dpm2m_step(fn, x, d_prev, s[jnp.maximum(i - 1, 0)], s[i], self.sigma_next(i), i == 0)
         return (x, i + 1, d), info(1)

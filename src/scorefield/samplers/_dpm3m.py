@@ -75,7 +75,8 @@ class DPMSolver3M(AbstractFewStepSampler):
 
     The step weights depend on the grid only, so they are computed once on the host in
     float64 (`multistep_weights`); a step is one denoiser evaluation and a linear
-    combination of it, the last two denoised values and the position.
+    combination of it, the last two denoised values and the position. The denoising step
+    is the last row of `weights` (x = D(x, sigma_min)), taken inside the same scan.
 
     Arguments:
         sigma_max, sigma_min: the grid's end points (data units); the default start is the
@@ -88,7 +89,7 @@ class DPMSolver3M(AbstractFewStepSampler):
     """
 
     sigmas: Float[Array, " n"]
-    weights: Float[Array, "n1 5"]
+    weights: Float[Array, "n 5"]
     nfe: int = eqx.field(static=True)
     schedule: str = eqx.field(static=True)
     rho: float = eqx.field(static=True)
@@ -96,6 +97,7 @@ class DPMSolver3M(AbstractFewStepSampler):
     name = "dpm3m"
     label = "DPM-Solver++(3M)"
     min_nfe = 2
+    denoise_in_scan = True  # the last row of weights is the denoiser
     options = few_step_options(2, 20) + (
         Option("eta", float, 0.0, "noise share of each step: 0 the probability-flow ODE, 1 the reverse SDE "
                "(DPM-Solver++'s SDE variant; corrects a learned score's errors)", low=0.0),
@@ -105,7 +107,8 @@ class DPMSolver3M(AbstractFewStepSampler):
                  eta: float = 0.0):
         self.nfe, self.sigmas, self.schedule, self.rho = few_step_grid(self, sigma_max, sigma_min, nfe, schedule, rho)
         self.eta = check_float(eta, "eta", low=0.0, owner=f"sampler '{self.name}'")
-        self.weights = jnp.asarray(multistep_weights(np.asarray(self.sigmas, np.float64), 3, self.eta), jnp.float32)
+        steps = multistep_weights(np.asarray(self.sigmas, np.float64), 3, self.eta)
+        self.weights = jnp.asarray(np.concatenate([steps, [[0.0, 1.0, 0.0, 0.0, 0.0]]]), jnp.float32)
 
     def init(self, fn, x, key):
         zero = jnp.zeros_like(x)

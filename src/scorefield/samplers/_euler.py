@@ -38,10 +38,11 @@ class Euler(AbstractFewStepSampler):
     label = "Euler (probability-flow ODE)"
     min_nfe = 2
     options = few_step_options(2, 20)
+    denoise_in_scan = True  # the Euler step to sigma = 0 is the denoiser
 
     def __init__(self, sigma_max: float, sigma_min: float, nfe: int = 20, *, schedule: str = "rho", rho: float = 7.0):
         self.nfe, self.sigmas, self.schedule, self.rho = few_step_grid(self, sigma_max, sigma_min, nfe, schedule, rho)
 
     def step(self, fn, state, level, key):
         x, i = state
-        return (euler_step(fn, x, self.sigmas[i], self.sigmas[i + 1]), i + 1), info(1)
+        return (euler_step(fn, x, self.sigmas[i], self.sigma_next(i)), i + 1), info(1)

@@ -138,8 +138,10 @@ def _segment(sampler, fn, state, evals, keys, level, t0, valid, n_steps: int, ev
     def run_block(args):
         state, evals, keys, valid = args
         level_keys = _fold(keys, level)
-        # per-particle sums of every StepInfo field (those a sampler leaves None vanish)
-        shapes = jax.eval_shape(step, state, _fold(level_keys, t0))[1]
+        # per-particle sums of every StepInfo field (those a sampler leaves None vanish); their
+        # shapes come from a step on a stand-in model, so that the network is traced once
+        shapes = jax.eval_shape(jax.vmap(lambda s, k: _checked_step(sampler, _stand_in(sampler), s, level, k)),
+                                state, _fold(level_keys, t0))[1]
         sums0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), _info_dict(shapes))
 
         def body(carry, t):
@@ -176,6 +178,14 @@ def _segment(sampler, fn, state, evals, keys, level, t0, valid, n_steps: int, ev
         frames = jax.vmap(_from_blocks, in_axes=1)(frames)
     first_bad = jnp.min(jnp.where(bad >= 0, bad, jnp.iinfo(jnp.int32).max))
     return state, evals, sums, first_bad, frames
+
+
+def _stand_in(sampler):
+    """A model with the signature and output shape of the one `sampler` evaluates (a
+    log-density: a scalar; a score: the point's shape), for tracing a step's structure only."""
+    if isinstance(sampler, AbstractLogDensitySampler):
+        return lambda x, *args: 0.0 * jnp.sum(x)
+    return lambda x, *args: jnp.zeros_like(x)
 
 
 def _info_dict(inf: StepInfo) -> dict:

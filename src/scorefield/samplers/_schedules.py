@@ -112,10 +112,14 @@ def evaluations(name: str, n_sigmas: int) -> int:
 
 class AbstractFewStepSampler(AbstractSampler):
     """A sampler that integrates the VE probability-flow ODE over a grid of `nfe`-derived
-    sigmas from sigma_max to sigma_min, then denoises at sigma_min in `finalize`.
+    sigmas from sigma_max to sigma_min, then denoises at sigma_min.
 
-    The whole grid is one runner level of N - 1 steps (step i goes from sigma_i to
-    sigma_{i+1}; the state carries i), so a few-step sample is one compiled scan per chunk.
+    The whole grid is one runner level (step i goes from sigma_i to sigma_{i+1}; the state
+    carries i), so a few-step sample is one compiled scan per chunk. Where the step rule
+    itself gives the denoiser when the next sigma is 0 (`denoise_in_scan`), the denoising
+    step is the scan's last step i = N - 1 (`sigma_next`): one compiled program holds the
+    only copy of the network, which halves the compilation a first sample waits for
+    (BENCHMARKS.md section 6); otherwise the level has N - 1 steps and `finalize` denoises.
     Subclasses set `name` and `min_nfe`, and implement `step`; `from_options` passes every
     option to the constructor (sigma_max and sigma_min from the context when not given;
     sigma_min "auto" or not given: the larger of the context's and its auto_min_ratio,
@@ -128,6 +132,7 @@ class AbstractFewStepSampler(AbstractSampler):
     # (`default_start`): the flow is a bijection, so a prior that misses p_sigma_max's
     # covariance stays wrong to the end (BENCHMARKS.md section 6)
     matched_prior: ClassVar[bool] = True
+    denoise_in_scan: ClassVar[bool] = False
 
     @property
     def n_levels(self):
@@ -135,7 +140,13 @@ class AbstractFewStepSampler(AbstractSampler):
 
     @property
     def steps_per_level(self):
-        return int(self.sigmas.shape[0]) - 1
+        return int(self.sigmas.shape[0]) - (0 if self.denoise_in_scan else 1)
+
+    def sigma_next(self, i):
+        """The grid's sigma after step i (may be traced): sigma_{i+1}, and 0 after the last
+        grid point (the denoising step)."""
+        n = self.sigmas.shape[0]
+        return jnp.where(i + 1 < n, self.sigmas[jnp.minimum(i + 1, n - 1)], 0.0)
 
     @property
     def n_evals(self) -> int:
@@ -157,6 +168,8 @@ class AbstractFewStepSampler(AbstractSampler):
         return state[0]
 
     def finalize(self, fn, state, key):
+        if self.denoise_in_scan:
+            return self.position(state), count(0)
         return denoise(fn, self.position(state), self.sigmas[-1]), count(1)
 
     @classmethod

@@ -9,7 +9,6 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._errors import ComponentRequiredError, InputError
@@ -74,10 +73,12 @@ class Run:
     def score_fn(self, ema: bool = True, *, label: int | None = None, guidance: float = 1.0):
         """``score(x, sigma)`` on one example, with the EMA weights unless `ema` is False.
 
-        For a run on image data the result is an Equinox module (`scorefield.nets.GuidedScore`)
-        holding the weights, label and guidance weight as arrays, so that a compiled sampler
-        is compiled once for every label and weight (and the weights are not baked into it
-        as constants, which also compiles faster); other runs get a closure.
+        The result is an Equinox module (`scorefield.nets.GuidedScore`) holding the weights,
+        label and guidance weight as arrays, not constants: a compiled sampler serves every
+        label and weight, and the persistent compilation cache (`scorefield.cli._cache`)
+        serves every run of the same recipe (another seed or image of the same shape), which
+        a closure over the weights would not (it compiles them in as constants; BENCHMARKS.md
+        section 6).
 
         Arguments:
             label: for a class-conditional run, the label to sample (0..n_classes-1); None
@@ -90,9 +91,6 @@ class Run:
         from ..nets import guided_score
 
         model = self.ema_model if ema else self.model
-        if label is None and self.image_shape is None:
-            # the weights as constants of the closure, as before images (same samples bit for bit)
-            return lambda x, sigma: model(x, jnp.asarray(sigma, jnp.float32))
         if label is None:
             return guided_score(model, None)
         self.check_label(label, "label=")
