@@ -145,7 +145,7 @@ def table(rows, ns):
                 cells = []
                 for k in nfes:
                     r = next((r for r in sub if r["sampler"] == name and r["nfe_asked"] == k), None)
-                    cells.append("" if r is None else f"{r[f'ratio@{n}']:.3f}x ({r['evals_per_sample']:g})")
+                    cells.append("" if r is None or f"ratio@{n}" not in r else f"{r[f'ratio@{n}']:.3f}x ({r['evals_per_sample']:g})")
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -233,8 +233,8 @@ def main() -> None:
                 rows += run_rows("trained", data, score_fn, ctx, args, opts, floors, key)
     print(table([r for r in rows if any(k.startswith("hist_tv") for k in r)], args.n))
     toys = [r for r in rows if any(k.startswith("energy") for k in r)]
-    if toys:
-        print(table(toys, toy_n))
+    if toys:  # a --run on a toy set measured at --n, the exact toys at --toy-n
+        print(table(toys, sorted({int(k.split("@")[1]) for r in toys for k in r if k.startswith("energy@")})))
     if args.plot:
         plot([r for r in rows if any(k.startswith("hist_tv") for k in r)], args.n, args.plot)
 

@@ -121,6 +121,19 @@ def test_hist_tv_of_exact_samples_matches_floor():
     assert float(M.hist_tv(ASYM, flipped)) > float(floor.mean) + 0.2
 
 
+def test_hist_tv_bins_a_grid_density_on_its_own_cells():
+    """The checkerboard's cells are 2 wide from (-4, -4), not the unit image frame: exact
+    draws sit at its floor, and draws shifted by one cell (onto the empty squares) at 1."""
+    from scorefield.targets import Checkerboard
+
+    board = Checkerboard()
+    x = board.sample(jr.key(0), 4000)
+    floor = M.hist_tv_floor(board, 4000, key=jr.key(1), repeats=64)
+    assert float(floor.low) <= float(M.hist_tv(board, x)) <= float(floor.high)
+    shifted = x.at[:, 0].set(jnp.where(x[:, 0] < 2.0, x[:, 0] + 2.0, x[:, 0] - 6.0))
+    assert float(M.hist_tv(board, shifted)) > 0.99
+
+
 def test_hist_tv_floor_shrinks_like_inverse_sqrt_n():
     probs = np.ones((8, 8))
     f1 = M.hist_tv_floor(probs, 400, key=jr.key(1), repeats=200)

@@ -68,8 +68,10 @@ def hist_tv(density_or_probs, samples: ArrayLike) -> Float[Array, ""]:
     outside the image (SPEC section 3).
 
     Arguments:
-        density_or_probs: an `ImageDensity` (anything with `.probs`) or an (h, w) array of
-            pixel probabilities, row 0 = the TOP of the image (normalised here).
+        density_or_probs: an `ImageDensity` (anything with `.probs`; a grid density with
+            its own `origin` and `cell`, such as `Checkerboard`, is binned on its own cells)
+            or an (h, w) array of pixel probabilities, row 0 = the TOP of the image
+            (normalised here).
         samples: (N, 2) points (x, y), x right, y up; the image spans [0, 1] on its longer
             side m = max(h, w): pixel (r, c) covers x in [c/m, (c+1)/m], y in
             [(h-1-r)/m, (h-r)/m]. Non-finite points count as outside.
@@ -79,7 +81,21 @@ def hist_tv(density_or_probs, samples: ArrayLike) -> Float[Array, ""]:
     """
     probs = image_probs(density_or_probs)
     samples = _validate.points("samples", samples, dim=2)
-    return _hist_tv(probs, samples.astype(probs.dtype))
+    return _hist_tv(probs, _unit_frame(density_or_probs, probs, samples.astype(probs.dtype)))
+
+
+def _unit_frame(density, probs, samples):
+    """`samples` in the frame of `cell_counts` (the grid's longer side spans [0, 1]): a grid
+    density with its own `origin` and `cell` (e.g. `Checkerboard`, 4 cells of side 2 from
+    (-4, -4)) is binned on its own cells; an image, whose cells already are that frame, and
+    a plain array are left as they are."""
+    origin, cell = getattr(density, "origin", None), getattr(density, "cell", None)
+    if origin is None or cell is None:
+        return samples
+    scale = float(cell) * max(probs.shape)
+    if tuple(float(o) for o in origin) == (0.0, 0.0) and abs(scale - 1.0) < 1e-12:
+        return samples
+    return (samples - jnp.asarray(origin, samples.dtype)) / jnp.asarray(scale, samples.dtype)
 
 
 def hist_tv_floor(
