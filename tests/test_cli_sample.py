@@ -124,12 +124,15 @@ def test_run_with_log_density_sampler_is_clear_error(tmp_path, capsys):
     code, _, err = run(capsys, "--run", str(rd), "--n", "4", "--out", str(tmp_path / "x.npy"), "--sampler", "mala")
     assert code == 2 and "log-density" in err and 'net = "energy"' in err and len(err.strip().splitlines()) == 1
     f = tmp_path / "r.npy"
-    # Without --sampler: the run's own sampler (the recipe's PC), here with 20 levels.
-    code, out, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--levels", "20", "--quiet")
+    # Without --sampler: the run's own sampler (the recipe's dpm3m), here with 20 evaluations.
+    code, out, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--nfe", "20", "--quiet")
     assert code == 0, err
     x = np.load(f)
     assert x.shape == (32, 2) and np.all(np.isfinite(x))
-    assert "with pc" in out and "40.0 score evaluations per sample" in out
+    assert "with dpm3m" in out and "20.0 score evaluations per sample" in out
+    # an option of another sampler names the run's own and its options
+    code, _, err = run(capsys, "--run", str(rd), "--n", "32", "--out", str(f), "--levels", "20", "--quiet")
+    assert code == 2 and "'dpm3m'" in err and "--nfe" in err and len(err.strip().splitlines()) == 1
 
 
 def test_interrupt_leaves_no_output_file(tmp_path, capsys, monkeypatch):

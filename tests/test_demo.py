@@ -29,11 +29,11 @@ PNGS = {
     "08_density.png": (1040, 360),  # model, exact and difference panels (step 8, issue 17)
 }
 GIFS = {
-    # name -> frames: --fast keeps 51 of the 201 Langevin positions, and 51 of the 102 frames
-    # of the annealing (the start, one per level of the recipe's 100-level sampler, the samples).
+    # name -> frames: --fast keeps 51 of the 201 Langevin positions, and all 42 frames of the
+    # annealing (the start, one per step of the recipe's 40-evaluation dpm3m, the samples).
     "02_langevin_path.gif": 51,
     "02_langevin_many.gif": 26,  # every other frame of the one-particle animation
-    "07_anneal.gif": 51,
+    "07_anneal.gif": 42,
 }
 GIF_SIZE = (400, 408)
 

@@ -237,6 +237,22 @@ def test_denoising_step_is_inside_the_scan(name):
     np.testing.assert_array_equal(out.trajectory[-1], out.samples)
 
 
+def test_frame_sigmas_and_labels_follow_the_grid():
+    """A few-step sampler's one level crosses its whole grid: the frame after step t is at
+    sigma_{t+1}, the denoising step's at 0; a multi-level sampler's frames are at their level's sigma."""
+    from scorefield.plot import frame_label
+
+    sampler = make("dpm3m", 6)
+    grid = np.asarray(sampler.sigmas)
+    assert [sampler.frame_sigma(0, t) for t in range(5)] == pytest.approx(grid[1:].tolist())
+    assert sampler.frame_sigma(0, 5) == 0.0
+    assert frame_label(sampler, 0, 2) == f"step 3/6, σ = {grid[3]:.3g}"
+    assert frame_label(sampler, -1, 0) == "start" and frame_label(sampler, 1, 0) == "samples"
+    pc = S.PredictorCorrector(np.geomspace(SMAX, SMIN, 4), 1, 0.16)
+    assert pc.frame_sigma(2, 0) == pytest.approx(float(np.geomspace(SMAX, SMIN, 4)[2]))
+    assert frame_label(pc, 2, 0).startswith("level 2, step 1/")
+
+
 def test_schedules():
     """EDM's rho spacing: both end points, (sigma^(1/rho)) linear in i; rho -> inf tends
     to log-uniform; log-uniform is geometric."""

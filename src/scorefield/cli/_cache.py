@@ -58,4 +58,10 @@ def configure(environ: MutableMapping[str, str] | None = None) -> Path | None:
     if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
         return None
     env["JAX_COMPILATION_CACHE_DIR"] = str(path)
+    # JAX keeps only programs that took 1 s or more to compile; a sampler's start (its prior
+    # draws and states, about 0.45 s on 2 CPU cores) would compile again on every command
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", str(MIN_COMPILE_SECONDS))
     return path
+
+
+MIN_COMPILE_SECONDS = 0.1  # programs that compile faster are not worth a file each

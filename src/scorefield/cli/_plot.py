@@ -517,21 +517,31 @@ def _anneal(args, run_dir):
     else:
         project = np.asarray
         lims, background = _view(dataset)
-    # One frame at the end of every level.
     sampler, _ = _sampler(r, args)
-    res = _draw(r, n, args, trajectory_every=sampler.steps_per_level)
-    level = res.trajectory_index[:, 0]
-    sig = np.asarray([sampler.level_sigma(lv) for lv in range(sampler.n_levels)])
-    # The last frame stamped with each level is the cloud at the end of that level.
-    by_level = np.stack([project(res.trajectory[np.flatnonzero(level == lv)[-1]]) for lv in range(sampler.n_levels)])
+    if sampler.n_levels > 1:  # one frame at the end of every level
+        res = _draw(r, n, args, trajectory_every=sampler.steps_per_level)
+        level = res.trajectory_index[:, 0]
+        sig = np.asarray([sampler.level_sigma(lv) for lv in range(sampler.n_levels)])
+        # The last frame stamped with each level is the cloud at the end of that level.
+        frames = [res.trajectory[np.flatnonzero(level == lv)[-1]] for lv in range(sampler.n_levels)]
+        labels, after = None, "after each noise level"
+    else:  # one level across many sigmas (a few-step sampler) or one sigma: six points of it
+        steps = sampler.steps_per_level
+        res = _draw(r, n, args, trajectory_every=max(1, steps // 6))
+        keep = [i for i, (lv, _) in enumerate(res.trajectory_index) if lv == 0]
+        frames = [res.trajectory[i] for i in keep] + [res.samples]
+        sig = np.asarray([sampler.frame_sigma(0, int(res.trajectory_index[i, 1])) or 0.0 for i in keep]
+                         + [sampler.frame_sigma(0, steps - 1) or 0.0])
+        labels = [f"step {int(res.trajectory_index[i, 1]) + 1} of {steps}: σ = {sg:.3g}" for i, sg in zip(keep, sig)]
+        labels.append(f"samples: σ = {sig[-1]:.3g}")
+        after = "along the sampler's steps"
     return plot.annealing_strip(
-        by_level, sig, lims=lims, background=background,
-        title=f"{run_dir.name}: {n:,} particles after each noise level ({_sampler_name(sampler)}{what})",
+        np.stack([project(f) for f in frames]), sig, lims=lims, background=background, labels=labels,
+        title=f"{run_dir.name}: {n:,} particles {after} ({_sampler_name(sampler)}{what})",
     )
 
 
 def _animate(args, run_dir, out):
-    import numpy as np
 
     from .. import plot
 
@@ -541,12 +551,7 @@ def _animate(args, run_dir, out):
     sampler, _ = _sampler(r, args)
     total = sampler.n_levels * sampler.steps_per_level
     res = _draw(r, n, args, trajectory_every=max(1, total // 200))
-    sig = np.asarray([sampler.level_sigma(lv) for lv in range(sampler.n_levels)])
-    T = sampler.steps_per_level
-    labels = [
-        "start" if lv < 0 else "samples" if lv >= len(sig) else f"level {lv}, σ = {sig[lv]:.3g}, step {t + 1}/{T}"
-        for lv, t in res.trajectory_index
-    ]
+    labels = [plot.frame_label(sampler, int(lv), int(t)) for lv, t in res.trajectory_index]
     plot.animate_particles(
         res.trajectory, out, background=background, lims=lims, fps=20, trail=0, labels=labels,
         title=f"{run_dir.name}: {_sampler_name(sampler)}, {n} particles",

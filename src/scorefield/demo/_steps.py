@@ -311,40 +311,37 @@ def step7_sample(ctx: Context, run, dataset):
              f"Judge them with scorefield eval --data mnist --samples {ctx.out}/{SAMPLES}.")
 
     traj, index = res.trajectory, res.trajectory_index
-    sig = np.asarray(sampler.sigmas) if hasattr(sampler, "sigmas") else None
     L = sampler.n_levels
 
     def label(level, t):
         if level < 0:
-            return "start: N(centre, σ_max² I)"
-        if level >= L:
-            return "samples"
-        at = f", σ = {sig[level]:.3g}" if sig is not None else ""
-        return f"level {level} of 0-{L - 1}{at}" + (f", step {t + 1}" if sampler.steps_per_level > 1 else "")
+            return "start: the sampler's prior"
+        return plot.frame_label(sampler, level, t)
 
     m = min(s.animation_particles, n)
     ctx.animation(7, "07_anneal.gif", traj[:, :m], "The cloud across the annealing",
-                  f"{m:,} of the particles from the prior N(centre, σ_max² I) down the noise levels to the "
+                  f"{m:,} of the particles from the sampler's prior at σ_max down the noise levels to the "
                   "samples, over the faint image: the cloud contracts onto the digit as σ shrinks.",
                   background=probs, lims=lims, trail=0, fps=15, max_frames=s.anneal_frames,
                   labels=[label(int(lv), int(t)) for lv, t in index],
                   title=f"{what}: {m:,} particles")
 
-    # The strip: the cloud at the end of each level (start and samples when there is one level).
+    # The strip: the cloud at the end of each level; with one level (a few-step sampler
+    # crosses every sigma in one), the frames recorded along it and the samples.
     ends = [np.flatnonzero(index[:, 0] == lv)[-1] for lv in range(L) if np.any(index[:, 0] == lv)]
     if len(ends) >= 2:
-        frames = traj[ends]
-        sigmas = sig[[int(index[e, 0]) for e in ends]] if sig is not None else np.ones(len(ends))
+        labels = [f"after level {int(index[e, 0])}" + ("" if sampler.level_sigma(int(index[e, 0])) is None
+                  else f": σ = {sampler.level_sigma(int(index[e, 0])):.3g}") for e in ends]
     else:
-        frames = traj[[0, -1]]
-        sigmas = np.full(2, sampler.level_sigma(0) or 1.0)
-    labels = [f"after level {int(index[e, 0])}: σ = {sg:.3g}" for e, sg in zip(ends, sigmas)] \
-        if len(ends) >= 2 else ["start", "samples"]
+        ends = list(np.flatnonzero(index[:, 0] >= 0))
+        labels = [label(int(index[e, 0]), int(index[e, 1])) for e in ends]
+    frames = traj[ends]
+    along = "at the end of noise levels" if L > 1 else "along the sampler's steps"
     fig = plot.annealing_strip(frames, None, labels=labels, lims=lims, background=probs, max_points=5000, ncols=3,
-                               title=f"particles at the end of noise levels ({what})")
-    ctx.figure(7, "07_anneal_strip.png", fig, "Annealing, level by level",
-               "Snapshots of the particle cloud at the end of six levels spread over the schedule, from "
-               "the broad prior to the sharp digit.")
+                               title=f"particles {along} ({what})")
+    ctx.figure(7, "07_anneal_strip.png", fig, "Annealing, level by level" if L > 1 else "Annealing, step by step",
+               f"Snapshots of the particle cloud {along}, six spread over the schedule, from the broad "
+               "prior to the sharp digit.")
     ctx.metrics["samples"] = {
         "n": int(n), "sampler": name, "levels": int(L), "steps_per_level": int(sampler.steps_per_level),
         "score_evals_per_sample": float(res.n_score_evals_per_sample), "wall_s": float(res.wall_time),

@@ -10,7 +10,7 @@ is drawn upright in SPEC coordinates.
 from __future__ import annotations
 
 from ._animate import animate_particles, find_ffmpeg
-from ._annealing import annealing_strip
+from ._annealing import annealing_strip, frame_label
 from ._density import density_and_score
 from ._density_map import density_map_figure
 from ._field import default_levels, vector_field_grid
@@ -31,6 +31,7 @@ __all__ = [
     "write_denoising",
     "animate_particles",
     "annealing_strip",
+    "frame_label",
     "data_view",
     "data_vs_samples",
     "default_levels",

@@ -87,3 +87,16 @@ def annealing_strip(
         ax.set_title(labels[level], fontsize=9)
     fig.suptitle(title if title is not None else f"annealed particles ({traj.shape[1]:,}) by noise level")
     return fig
+
+
+def frame_label(sampler, level: int, step: int) -> str:
+    """The title of one trajectory frame (`SampleResult.trajectory_index` entry (level, step)):
+    the start, the samples, or the level and step with the sigma the particles are at."""
+    if level < 0:
+        return "start"
+    if level >= sampler.n_levels:
+        return "samples"
+    sigma = sampler.frame_sigma(level, step)
+    at = "" if sigma is None else f", σ = {sigma:.3g}"
+    where = f"level {level}, " if sampler.n_levels > 1 else ""
+    return f"{where}step {step + 1}/{sampler.steps_per_level}{at}"

@@ -202,6 +202,12 @@ class AbstractSampler(eqx.Module):
     def level_sigma(self, level: int) -> float | None:
         """The sigma of `level` for messages (host side), or None where it has none."""
 
+    def frame_sigma(self, level: int, step: int) -> float | None:
+        """The noise level of a particle's position after `step` of `level` (host side, for
+        the labels of trajectories), or None where it has none: the level's sigma, except
+        for samplers whose one level crosses many sigmas (the few-step samplers)."""
+        return self.level_sigma(level)
+
     @abc.abstractmethod
     def default_init(self) -> Any | None:
         """The initial distribution when the caller gives none (e.g. the VE prior), or None."""

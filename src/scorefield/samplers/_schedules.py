@@ -156,6 +156,11 @@ class AbstractFewStepSampler(AbstractSampler):
     def level_sigma(self, level):
         return None  # one level spans the whole grid
 
+    def frame_sigma(self, level, step):
+        """sigma_{step + 1}, where step `step` leaves the particle (0 after the denoising step)."""
+        grid = [float(v) for v in np.asarray(self.sigmas)] + [0.0]
+        return grid[min(int(step) + 1, len(grid) - 1)]
+
     def default_init(self):
         from ._init import GaussianInit
 
