@@ -143,7 +143,7 @@ def test_cli_label_on_an_unconditional_run_is_refused_and_samples_are_saved_in_i
     assert cfg["n_classes"] == 0 and cfg["image_shape"] == [1, 4, 4] and cfg["sigma_min"] == 0.01
     r = _cli("sample", "--run", "run", "--n", "3", "--out", "s.npy", "--label", "1", cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "unconditional" in r.stderr
-    r = _cli("sample", "--run", "run", "--n", "64", "--out", "s.npy", "--levels", "5", "--quiet", cwd=tmp_path)
+    r = _cli("sample", "--run", "run", "--n", "64", "--out", "s.npy", "--nfe", "5", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = np.load(tmp_path / "s.npy")
     assert s.shape == (64, 16) and s.dtype == np.float32 and s.min() >= 0.0 and s.max() <= 1.0

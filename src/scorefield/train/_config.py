@@ -382,8 +382,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Our recipe, chosen by measurement (BENCHMARKS.md sections 4 and 5): on 2-D data
     # multi-resolution feature grids (net "auto": grid for D <= 2, random Fourier features
     # above) up to 128 per side, one log-uniform sigma per sample from 0.1% of sigma_max, a
-    # learning rate of 5e-3 with warm-up, cosine decay, clipping and EMA, and the PC sampler over
-    # 100 levels down to 0.125% of sigma_max (at 1% the floor alone was 0.074); antithetic
+    # learning rate of 5e-3 with warm-up, cosine decay, clipping and EMA, and a sampler down to
+    # 0.125% of sigma_max (at 1% the floor alone was 0.074; the sampler itself below); antithetic
     # noise pairs and a small second-order (score Jacobian) term on a quarter of each batch
     # (BENCHMARKS.md section 5: KL of the "5" 0.068 -> 0.048 nats, hist_tv within the guard);
     # on an image density, features of the distance to the nearest pixel edge in units of
@@ -430,7 +430,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 10,000 samples in 0.9 s compiled against PC's 3.1 s. Point data of dimension >= 3
         # and energy networks keep PC, measured there (sections 7 and 9): above, in the
         # high_dim and energy tables.
-        sampler={"name": "dpm3m", "nfe": 40, "eta": 0.5},
+        sampler={"name": "dpm3m", "nfe": 40, "eta": 0.5, "sigma_min": "auto"},
     ),
     # Image data in pixel space (issue 13: mnist-digits, ...): the U-Net (net "auto"),
     # class-conditional where the data have labels (10% of labels dropped for guidance),
@@ -455,7 +455,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         objective="dsm", levels="continuous", sigma_min="auto", sigma_max="auto",
         batch_size=256, steps=1000, lr=1e-2, lr_schedule="cosine", warmup_steps=50,
         grad_clip=1.0, ema_decay=0.99, steps_per_call=50, log_every=50, checkpoint_every=500,
-        sampler={"name": "dpm3m", "nfe": 40, "eta": 0.5},  # the default preset's sampler
+        sampler={"name": "dpm3m", "nfe": 40, "eta": 0.5, "sigma_min": "auto"},  # the default preset's sampler
     ),
 }
 
