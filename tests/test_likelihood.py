@@ -203,6 +203,33 @@ def test_a_nan_score_stops_with_a_divergence_error():
         log_likelihood(score, np.ones((3, 2)), sigma_min=SMIN, sigma_max=2.0, max_steps=64)
 
 
+def test_failed_solves_are_nan_on_request_and_a_map_draws_them_blank():
+    """on_failure="nan": a point whose solve fails (here a score that is NaN for x_0 > 1) is
+    NaN and counted, the others are the closed form; a density map counts such cells as
+    unresolved and leaves them out of its integral; the default still raises."""
+    mu, v = np.zeros(2), 0.5
+
+    def score(x, sigma):
+        return jnp.where(x[0] > 1.0, jnp.nan, -(x - mu) / (v + sigma**2))
+
+    x = np.array([[0.2, -0.1], [1.5, 0.0], [-0.4, 0.3], [2.0, 1.0]])
+    with pytest.raises(DivergenceError):
+        log_likelihood(score, x, sigma_min=SMIN, sigma_max=3.0, max_steps=256)
+    r = log_likelihood(score, x, sigma_min=SMIN, sigma_max=3.0, max_steps=256, on_failure="nan", rtol=1e-7, atol=1e-7)
+    want, _ = _gauss_ode_closed_form(x, mu, v, SMIN, 3.0, 0.0)
+    assert r.n_failed == 2 and np.isnan(r.log_prob[[1, 3]]).all()
+    np.testing.assert_allclose(r.log_prob[[0, 2]], want[[0, 2]], rtol=0, atol=1e-4)
+    # the flow carries x to x a(sigma), a(3) = 4.36: a cell fails where its path crosses x_0 = 1
+    dm = density_map(score, (-3.0, 3.0, -3.0, 3.0), resolution=12, sigma_min=SMIN, sigma_max=3.0)
+    a = math.sqrt((v + 9.0) / (v + SMIN**2))
+    fails = dm.xs * a > 1.0
+    assert dm.unresolved == int(fails.sum()) * len(dm.ys) == 72
+    assert np.isnan(dm.log_prob[:, fails]).all() and np.isfinite(dm.log_prob[:, ~fails]).all()
+    assert abs(dm.integral - 0.5) < 0.02  # the resolved cells cover x_0 < 0: half of N(0, 0.5 I)
+    with pytest.raises(ConfigError):
+        log_likelihood(score, x, sigma_min=SMIN, sigma_max=3.0, on_failure="skip")
+
+
 def test_density_map_figure_is_upright():
     from scorefield.likelihood import DensityMap
     from scorefield.plot import density_map_figure, figure_to_array

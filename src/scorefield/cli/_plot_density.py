@@ -78,6 +78,9 @@ def draw(args, run_dir, r):
         how = "learned density"
     if dm.exact_integral is not None:
         line += f"; the exact one to {dm.exact_integral:.4f}"
+    if dm.unresolved:
+        line += (f"; {dm.unresolved} cells far from the data are blank (their probability-flow solves ran out "
+                 "of steps) and left out of the integral")
     print(line)
     what = "" if ref is None else f" beside the exact density of {ref.spec}"
     return plot.density_map_figure(

@@ -41,6 +41,8 @@ class LikelihoodResult:
         n_score_evals_per_point: mean number of Jacobian-vector-product passes (each one
             score evaluation with its forward-mode tangents) one point cost.
         wall_time: seconds.
+        n_failed: points whose solve failed (NaN in every per-point array; only with
+            `on_failure="nan"`).
     """
 
     log_prob: np.ndarray
@@ -54,6 +56,7 @@ class LikelihoodResult:
     n_probes: int
     n_score_evals_per_point: float
     wall_time: float
+    n_failed: int = 0
 
     @property
     def dim(self) -> int:
@@ -153,6 +156,7 @@ def log_likelihood(
     max_steps: int = 4096,
     chunk_size: int = 2048,
     progress: bool = False,
+    on_failure: str = "raise",
 ) -> LikelihoodResult:
     """The log-density the probability-flow ODE of a score model assigns to each point.
 
@@ -196,11 +200,14 @@ def log_likelihood(
         max_steps: step budget of one point's solve.
         chunk_size: points per compiled call (memory bound; results do not depend on it).
         progress: a tqdm bar over chunks on stderr.
+        on_failure: "raise" (DivergenceError when any solve fails) or "nan" (those points'
+            values are NaN, counted in `n_failed`; for maps, whose cells far from the data
+            can be too stiff for the step budget).
     Returns:
         a `LikelihoodResult`.
     Raises:
         InputError for bad points, ConfigError for a bad option, DivergenceError when a
-        solve fails (a NaN/inf score, or the step budget runs out).
+        solve fails (a NaN/inf score, or the step budget runs out) and `on_failure` is "raise".
     """
     start = time.perf_counter()
     if not callable(score_fn):
@@ -237,6 +244,8 @@ def log_likelihood(
         raise ConfigError("prior_log_prob must be a callable x (D,) -> log-density, or None")
     solv = _solver(solver)
     key = jax.random.key(0) if key is None else key
+    if on_failure not in ("raise", "nan"):
+        raise ConfigError(f"on_failure={on_failure!r} must be \"raise\" or \"nan\"")
 
     chunk = min(int(chunk_size), n)
     n_chunks = -(-n // chunk)
@@ -265,12 +274,13 @@ def log_likelihood(
         bar.close()
     o = {name: np.concatenate(v) for name, v in outs.items()}
     status = o["status"]
-    if (status != 0).any():
+    failed = status != 0
+    if failed.any() and on_failure == "raise":
         _raise_failure(score_fn, x, status, smin, smax, int(max_steps), rtol, atol)
-    delta = o["delta"].astype(np.float64)
-    gauss = o["gauss"].astype(np.float64)
+    delta = np.where(failed, np.nan, o["delta"].astype(np.float64))
+    gauss = np.where(failed, np.nan, o["gauss"].astype(np.float64))
     exact = None if prior_log_prob is None else o["exact"].astype(np.float64) + delta
-    if exact is not None and not np.isfinite(exact).all():
+    if exact is not None and not np.isfinite(exact[~failed]).all():
         raise DivergenceError("prior_log_prob returned NaN or inf at the end of some paths; "
                               "give a log-density that is finite on all of R^D (e.g. the target smoothed at sigma_max)")
     evals = _evals_per_step(solv) * o["steps"].astype(np.float64) + 3  # + FSAL start and dt0 selection
@@ -286,6 +296,7 @@ def log_likelihood(
         n_probes=opts["n_probes"],
         n_score_evals_per_point=float(np.mean(evals)),
         wall_time=time.perf_counter() - start,
+        n_failed=int(failed.sum()),
     )
 
 

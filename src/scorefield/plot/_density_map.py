@@ -50,7 +50,7 @@ def density_map_figure(dmap, *, depth: float | None = 12.0, title: str | None = 
         d = lp - exact
         # the difference where there is mass: far tails of both densities are noise
         keep = exact > exact.max() - (depth if depth is not None else np.inf)
-        lim = float(np.max(np.abs(d[keep]))) if keep.any() else float(np.max(np.abs(d)))
+        lim = float(np.nanmax(np.abs(d[keep]))) if keep.any() else float(np.nanmax(np.abs(d)))
         im = ax.imshow(np.where(keep, d, np.nan), origin="lower", extent=(x0, x1, y0, y1), cmap="RdBu_r",
                        vmin=-lim, vmax=lim, interpolation="nearest")
         fig.colorbar(im, ax=ax, shrink=0.8, label="log p_model - log p_exact")
